@@ -1,0 +1,1 @@
+//! Rendering of actions to the exact Kubernetes requests they send (apply and revert).

@@ -1,0 +1,10 @@
+//! Firebreak: automated incident response for Kubernetes.
+//!
+//! The engine (detection, incident lifecycle, guardrails, action plans) is a pure
+//! core that takes readings and time and returns decisions; metric sources,
+//! Kubernetes, Kafka and Slack are edges around it. See `DESIGN.md`.
+
+pub mod act;
+pub mod duration;
+pub mod playbook;
+pub mod severity;
