@@ -1,7 +1,64 @@
-use anyhow::Result;
-use kube::CustomResourceExt;
+//! The `firebreak` command: wires the CLI to the library. No logic lives here.
 
-fn main() -> Result<()> {
-    print!("{}", serde_saphyr::to_string(&firebreak::playbook::Playbook::crd())?);
-    Ok(())
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "firebreak", version, about = "Automated incident response for Kubernetes")]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "FIREBREAK_LOG", default_value = "warn", global = true)]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "FIREBREAK_LOG_JSON", default_value_t = false, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay a recorded scenario through the engine (dry-run) and print the timeline.
+    Replay(firebreak::replay::ReplayArgs),
+    /// Validate playbook files; exits non-zero and lists every problem if any is invalid.
+    Validate {
+        /// Playbook files or directories (searched recursively for *.yaml, *.yml).
+        #[arg(default_value = "playbooks")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the CustomResourceDefinitions generated from the Rust types.
+    Crd,
+}
+
+fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    firebreak::telemetry::init_logging(&cli.log, cli.log_json)?;
+    match cli.command {
+        Command::Replay(args) => {
+            let stdout = std::io::stdout();
+            firebreak::replay::run(&args, &mut stdout.lock()).context("replay failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { paths } => {
+            let ok = firebreak::playbook::cli::validate_paths(&paths, &mut std::io::stdout().lock())?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Crd => {
+            print!("{}", firebreak::crd::render_all()?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -2,9 +2,14 @@
 
 pub mod action;
 pub mod detector;
+pub mod load;
+pub mod locate;
 pub mod model;
+pub mod problem;
 pub mod promql;
 pub mod spec;
+pub mod validate;
+pub mod cli;
 
 pub use model::{Playbook as ValidPlaybook, PlaybookId, TargetRef};
 pub use spec::{Playbook, PlaybookSpec, PlaybookStatus};

@@ -1,0 +1,9 @@
+//! Detection: metric sources and per-detector evaluation.
+
+pub mod eval;
+pub mod file_source;
+pub mod openmetrics;
+pub mod source;
+
+pub use eval::{DetectorState, Level, Missing, Observation};
+pub use source::{DetectorQuery, MetricSource, SourceError, WorkloadValue};

@@ -1,0 +1,199 @@
+//! The engine: readings and time in, timeline events and cleared actions out.
+//! No I/O and no knowledge of where readings come from or where actions go.
+
+mod event;
+mod issue;
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+pub use event::{EscalationCause, Event, EventKind};
+
+use crate::detect::{DetectorState, Level, Missing, Observation};
+use crate::incident::guardrails::Budgets;
+use crate::incident::{GlobalGuardrails, Incident, Phase, PlannedAction};
+use crate::playbook::model::Playbook;
+use crate::playbook::{PlaybookId, TargetRef};
+use crate::severity::Severity;
+
+/// One detector's result for a whole playbook: value per workload name, or why none.
+pub type DetectorResult = Result<HashMap<String, f64>, Missing>;
+
+/// What one evaluation produced.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub events: Vec<Event>,
+    /// Actions cleared by the guardrails, in order; the executor reports back with
+    /// [`Engine::record_outcome`].
+    pub actions: Vec<PlannedAction>,
+}
+
+#[derive(Debug, Default)]
+struct TargetState {
+    detectors: Vec<DetectorState>,
+    incident: Option<Incident>,
+    /// A resolved incident whose reverts are not all finished.
+    resolved: Option<Incident>,
+    cooldown_until: Option<Timestamp>,
+}
+
+/// Holds every (playbook, target) state between evaluations.
+#[derive(Debug, Default)]
+pub struct Engine {
+    global: GlobalGuardrails,
+    budgets: Budgets,
+    states: HashMap<PlaybookId, HashMap<String, TargetState>>,
+}
+
+impl Engine {
+    pub fn new(global: GlobalGuardrails) -> Self {
+        Engine { global, ..Default::default() }
+    }
+
+    pub fn set_kill_switch(&mut self, on: bool) {
+        self.global.kill_switch = on;
+    }
+
+    /// Open incidents, for status and tests.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.states
+            .values()
+            .flat_map(|m| m.values())
+            .filter_map(|t| t.incident.as_ref())
+    }
+
+    /// Evaluate one playbook at `now`. `results` is aligned with `pb.detectors`.
+    pub fn evaluate(
+        &mut self,
+        pb: &Playbook,
+        targets: &[TargetRef],
+        results: &[DetectorResult],
+        now: Timestamp,
+    ) -> Evaluation {
+        let mut out = Evaluation::default();
+        let states = self.states.entry(pb.id.clone()).or_default();
+        for target in targets {
+            let state = states.entry(target.name.clone()).or_default();
+            if state.detectors.len() != pb.detectors.len() {
+                state.detectors = vec![DetectorState::default(); pb.detectors.len()];
+            }
+            let ctx = Ctx { pb, target, now };
+            observe(&ctx, state, results, &mut out.events);
+            decide(&ctx, state, &mut out.events);
+            issue::issue(&ctx, state, &self.global, &mut self.budgets, &mut out);
+        }
+        out
+    }
+}
+
+/// What every step of one target's evaluation needs.
+struct Ctx<'a> {
+    pb: &'a Playbook,
+    target: &'a TargetRef,
+    now: Timestamp,
+}
+
+impl Ctx<'_> {
+    fn event(&self, incident: Option<&Incident>, kind: EventKind) -> Event {
+        Event {
+            at: self.now,
+            playbook: self.pb.id.clone(),
+            target: self.target.clone(),
+            incident: incident.map(|i| i.id.clone()),
+            kind,
+        }
+    }
+}
+
+fn observe(ctx: &Ctx<'_>, state: &mut TargetState, results: &[DetectorResult], events: &mut Vec<Event>) {
+    for ((d, ds), result) in ctx.pb.detectors.iter().zip(&mut state.detectors).zip(results) {
+        let obs = match result {
+            Ok(values) => match values.get(&ctx.target.name) {
+                Some(v) => Observation::Value(*v),
+                None => Observation::Missing(Missing::NoSeries),
+            },
+            Err(m) => Observation::Missing(m.clone()),
+        };
+        if let Some(from) = ds.observe(d, &obs, ctx.now) {
+            let to = ds.level();
+            let shown = match (&to, &from) {
+                (Level::Firing { severity }, _) | (_, Level::Firing { severity }) => Some(*severity),
+                _ => None,
+            };
+            let kind = EventKind::DetectorChanged {
+                detector: d.name.clone(),
+                from,
+                to,
+                value: matches!(obs, Observation::Value(_)).then(|| ds.last_value()).flatten(),
+                threshold: shown.and_then(|s| d.threshold(s)),
+            };
+            events.push(ctx.event(state.incident.as_ref(), kind));
+        }
+    }
+}
+
+/// Open, escalate, de-escalate or resolve the target's incident.
+fn decide(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
+    let severity = state.detectors.iter().filter_map(DetectorState::severity).max();
+    let any_missing = state.detectors.iter().any(DetectorState::is_missing);
+    let Some(incident) = state.incident.as_mut() else {
+        if let Some(s) = severity {
+            // A reopened incident takes over: the mitigations stay, the new plan re-applies them.
+            state.resolved = None;
+            let mut inc = Incident::open(&ctx.pb.id, ctx.target, s, ctx.now);
+            inc.plan_up_to(s, &ctx.pb.actions);
+            events.push(ctx.event(Some(&inc), EventKind::IncidentOpened { severity: s }));
+            state.incident = Some(inc);
+        }
+        return;
+    };
+    // Missing data never counts as recovery.
+    if severity.is_none() && !any_missing {
+        resolve(ctx, state, events);
+        return;
+    }
+    if let Some(after) = ctx.pb.guardrails.escalate_after
+        && ctx.now.duration_since(incident.severity_since) >= after.signed()
+        && let Some(next) = incident.severity.next()
+    {
+        incident.floor = Some(next);
+        escalate(ctx, incident, next, EscalationCause::Unresolved, events);
+    }
+    let effective = severity.max(incident.floor).unwrap_or(incident.severity);
+    if effective > incident.severity {
+        escalate(ctx, incident, effective, EscalationCause::Detectors, events);
+    } else if effective < incident.severity && !any_missing {
+        let from = incident.severity;
+        incident.severity = effective;
+        incident.severity_since = ctx.now;
+        events.push(ctx.event(Some(incident), EventKind::IncidentDeescalated { from, to: effective }));
+    }
+}
+
+fn escalate(ctx: &Ctx<'_>, inc: &mut Incident, to: Severity, cause: EscalationCause, events: &mut Vec<Event>) {
+    let from = inc.severity;
+    inc.severity = to;
+    inc.severity_since = ctx.now;
+    let before = inc.steps.len();
+    inc.plan_up_to(to, &ctx.pb.actions);
+    if inc.steps.len() > before {
+        inc.phase = Phase::Open;
+    }
+    events.push(ctx.event(Some(inc), EventKind::IncidentEscalated { from, to, cause }));
+}
+
+fn resolve(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
+    let Some(mut inc) = state.incident.take() else {
+        return;
+    };
+    inc.phase = Phase::Resolved;
+    inc.resolved_at = Some(ctx.now);
+    let duration_seconds = ctx.now.duration_since(inc.opened_at).as_secs();
+    events.push(ctx.event(Some(&inc), EventKind::IncidentResolved { duration_seconds }));
+    for step in inc.steps.iter_mut().filter(|s| s.needs_revert()) {
+        step.revert = Some(crate::incident::StepState::Pending);
+    }
+    state.cooldown_until = Some(ctx.now + ctx.pb.guardrails.cooldown.signed());
+    state.resolved = Some(inc);
+}

@@ -1,0 +1,102 @@
+//! Guardrails checked before every action: kill switch, cooldown, action budgets.
+
+use std::collections::{HashMap, VecDeque};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::playbook::PlaybookId;
+use crate::playbook::model::Budget;
+
+/// Operator-wide settings.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalGuardrails {
+    /// Pause every action (evaluation continues).
+    pub kill_switch: bool,
+    /// Record every action instead of sending it.
+    pub dry_run: bool,
+    /// Budget per namespace, across playbooks.
+    pub namespace_budget: Option<Budget>,
+    /// Budget across the whole cluster.
+    pub cluster_budget: Option<Budget>,
+}
+
+/// Why an action is held back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "guardrail", rename_all = "camelCase")]
+pub enum Hold {
+    KillSwitch,
+    Cooldown { until: Timestamp },
+    Budget { scope: String, max_actions: u32, window: String },
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hold::KillSwitch => f.write_str("kill switch on"),
+            Hold::Cooldown { until } => write!(f, "cooldown until {until}"),
+            Hold::Budget { scope, max_actions, window } => {
+                write!(f, "{scope} budget of {max_actions} actions per {window} used up")
+            }
+        }
+    }
+}
+
+/// Sliding windows of action times per playbook, namespace and cluster.
+#[derive(Debug, Default)]
+pub struct Budgets {
+    per_playbook: HashMap<PlaybookId, VecDeque<Timestamp>>,
+    per_namespace: HashMap<String, VecDeque<Timestamp>>,
+    cluster: VecDeque<Timestamp>,
+}
+
+fn used(window: &mut VecDeque<Timestamp>, budget: Budget, now: Timestamp) -> u32 {
+    let horizon = now - budget.window.signed();
+    while window.front().is_some_and(|t| *t <= horizon) {
+        window.pop_front();
+    }
+    u32::try_from(window.len()).unwrap_or(u32::MAX)
+}
+
+impl Budgets {
+    /// The first exhausted budget, if any; checks without spending.
+    pub fn check(
+        &mut self,
+        playbook: &PlaybookId,
+        playbook_budget: Budget,
+        global: &GlobalGuardrails,
+        now: Timestamp,
+    ) -> Option<Hold> {
+        let hold = |scope: String, b: Budget| Hold::Budget {
+            scope,
+            max_actions: b.max_actions,
+            window: b.window.to_string(),
+        };
+        let w = self.per_playbook.entry(playbook.clone()).or_default();
+        if used(w, playbook_budget, now) >= playbook_budget.max_actions {
+            return Some(hold(format!("playbook {playbook}"), playbook_budget));
+        }
+        if let Some(b) = global.namespace_budget {
+            let w = self.per_namespace.entry(playbook.namespace.clone()).or_default();
+            if used(w, b, now) >= b.max_actions {
+                return Some(hold(format!("namespace {}", playbook.namespace), b));
+            }
+        }
+        if let Some(b) = global.cluster_budget
+            && used(&mut self.cluster, b, now) >= b.max_actions
+        {
+            return Some(hold("cluster".to_owned(), b));
+        }
+        None
+    }
+
+    /// Count one action against every scope.
+    pub fn spend(&mut self, playbook: &PlaybookId, now: Timestamp) {
+        self.per_playbook.entry(playbook.clone()).or_default().push_back(now);
+        self.per_namespace
+            .entry(playbook.namespace.clone())
+            .or_default()
+            .push_back(now);
+        self.cluster.push_back(now);
+    }
+}

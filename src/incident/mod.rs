@@ -1,0 +1,9 @@
+//! Incidents: one per (playbook, target), their lifecycle, plans and guardrails.
+
+pub mod guardrails;
+pub mod plan;
+pub mod record;
+
+pub use guardrails::{GlobalGuardrails, Hold};
+pub use plan::{IdempotencyKey, Operation, PlannedAction};
+pub use record::{Incident, IncidentId, Phase, Step, StepState};

@@ -1,0 +1,51 @@
+//! What the engine asks an executor to do: one idempotent, keyed action.
+
+use serde::Serialize;
+
+use super::record::IncidentId;
+use crate::playbook::model::Action;
+use crate::playbook::{PlaybookId, TargetRef};
+use crate::severity::Severity;
+
+/// Stable across retries and restarts: `<incident>/<severity>/<index>/<kind>[/revert]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    pub fn apply(incident: &IncidentId, severity: Severity, index: usize, kind: &str) -> Self {
+        IdempotencyKey(format!("{}/{severity}/{index}/{kind}", incident.0))
+    }
+
+    pub fn revert(&self) -> Self {
+        IdempotencyKey(format!("{}/revert", self.0))
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Operation {
+    Apply,
+    Revert,
+}
+
+/// An action the engine has cleared through the guardrails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedAction {
+    pub key: IdempotencyKey,
+    pub incident: IncidentId,
+    pub playbook: PlaybookId,
+    pub target: TargetRef,
+    /// The severity whose action list this step comes from.
+    pub severity: Severity,
+    pub operation: Operation,
+    pub action: Action,
+    /// Record the request instead of sending it.
+    pub dry_run: bool,
+}

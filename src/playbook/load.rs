@@ -1,0 +1,204 @@
+//! Reading playbooks from YAML files: parse, report unknown fields, validate,
+//! and name the file, line, column and field of every problem.
+
+use std::path::{Path, PathBuf};
+
+use super::locate::{Locator, Position};
+use super::model::Playbook as ValidPlaybook;
+use super::problem::Problem;
+use super::spec::Playbook;
+use super::validate::validate;
+
+/// Larger files are refused before parsing: a playbook is a few KiB.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// Every playbook found and every problem, across all files read.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub playbooks: Vec<(PathBuf, ValidPlaybook)>,
+    pub problems: Vec<Problem>,
+    pub files: usize,
+}
+
+/// Read a file, or every `*.yaml`/`*.yml` file under a directory (sorted, recursive).
+pub fn load_path(path: &Path) -> LoadReport {
+    let mut report = LoadReport::default();
+    let files = match yaml_files(path) {
+        Ok(files) => files,
+        Err(e) => {
+            report.problems.push(io_problem(path, &e));
+            return report;
+        }
+    };
+    for file in files {
+        report.files += 1;
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                for result in parse_documents(&text, Some(&file)) {
+                    match result {
+                        Ok(pb) => report.playbooks.push((file.clone(), pb)),
+                        Err(problems) => report.problems.extend(problems),
+                    }
+                }
+            }
+            Err(e) => report.problems.push(io_problem(&file, &e)),
+        }
+    }
+    report
+}
+
+fn io_problem(path: &Path, e: &std::io::Error) -> Problem {
+    Problem {
+        file: Some(path.to_path_buf()),
+        position: None,
+        path: String::new(),
+        reason: format!("cannot read: {e}"),
+    }
+}
+
+fn yaml_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        // Surface a missing file as an I/O error rather than as "no playbooks".
+        std::fs::metadata(path)?;
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Parse a YAML stream of one or more `---`-separated Playbook documents.
+pub fn parse_documents(text: &str, file: Option<&Path>) -> Vec<Result<ValidPlaybook, Vec<Problem>>> {
+    if text.len() > MAX_FILE_BYTES {
+        let p = Problem {
+            file: file.map(Path::to_path_buf),
+            position: None,
+            path: String::new(),
+            reason: format!(
+                "file is {} bytes; playbooks are limited to {MAX_FILE_BYTES} bytes",
+                text.len()
+            ),
+        };
+        return vec![Err(vec![p])];
+    }
+    split_documents(text)
+        .into_iter()
+        .filter(|(doc, _)| !doc.trim().is_empty() && !is_only_comments(doc))
+        .map(|(doc, first_line)| parse_document(doc, first_line, file))
+        .collect()
+}
+
+fn is_only_comments(doc: &str) -> bool {
+    doc.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// Split on `---` lines, remembering each document's first line so that
+/// positions refer to the whole file.
+fn split_documents(text: &str) -> Vec<(&str, usize)> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut start_line = 0;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_end() == "---" {
+            docs.push((&text[start..offset], start_line));
+            start = offset + line.len();
+            start_line = i + 1;
+        }
+        offset += line.len();
+    }
+    docs.push((&text[start..], start_line));
+    docs
+}
+
+/// Parse and validate one document; `line_offset` is the number of lines before it.
+pub fn parse_document(
+    doc: &str,
+    line_offset: usize,
+    file: Option<&Path>,
+) -> Result<ValidPlaybook, Vec<Problem>> {
+    let locator = Locator::new(doc);
+    let shift = |mut p: Problem| {
+        p = p.located(file, &locator);
+        if let Some(pos) = p.position.as_mut() {
+            pos.line += line_offset;
+        }
+        p
+    };
+    let mut unknown = Vec::new();
+    let mut failed_at = String::new();
+    let parsed = serde_saphyr::with_deserializer_from_str(doc, |de| {
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+        let result: Result<Playbook, _> =
+            serde_ignored::deserialize(tracked, |p| unknown.push(ignored_path(&p)));
+        if result.is_err() {
+            failed_at = track.path().to_string();
+        }
+        result
+    });
+    let playbook = match parsed {
+        Ok(pb) => pb,
+        Err(e) => {
+            let position = e.location().map(|l| Position {
+                line: l.line() as usize,
+                column: l.column() as usize,
+            });
+            let path = if failed_at == "." { String::new() } else { failed_at };
+            let p = Problem {
+                position,
+                ..Problem::new(path, first_line(&e.to_string()))
+            };
+            return Err(vec![shift(p)]);
+        }
+    };
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|path| Problem::new(path, "unknown field"))
+        .collect();
+    let validated = validate(&playbook);
+    match validated {
+        Ok(pb) if problems.is_empty() => Ok(pb),
+        Ok(_) => Err(problems.into_iter().map(shift).collect()),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems.into_iter().map(shift).collect())
+        }
+    }
+}
+
+/// serde-saphyr renders a source snippet under the message; the first line is the reason.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_owned()
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        P::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() {
+                key.to_string()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_path(parent)
+        }
+    }
+}

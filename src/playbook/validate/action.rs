@@ -1,0 +1,152 @@
+//! Action validation: exactly one kind per step, sane bounds, resolved defaults.
+
+use super::{MAX_ACTIONS_PER_SEVERITY, Problems, severity_path};
+use crate::playbook::action::ActionSpec;
+use crate::playbook::model::{
+    Action, ActionKind, RateLimit, RateLimitValue, Scale, ScaleTo, Target,
+};
+use crate::playbook::spec::WorkloadKind;
+use crate::severity::PerSeverity;
+
+const DEFAULT_MAX_REPLICAS: u32 = 50;
+
+pub fn validate_all(
+    actions: &PerSeverity<Vec<ActionSpec>>,
+    target: &Target,
+    p: &mut Problems,
+) -> PerSeverity<Vec<Action>> {
+    let mut out = PerSeverity::default();
+    for (sev, list) in actions.iter() {
+        let base = severity_path("spec.actions", sev);
+        if list.len() > MAX_ACTIONS_PER_SEVERITY {
+            p.push(base.clone(), format!("at most {MAX_ACTIONS_PER_SEVERITY} actions per severity"));
+        }
+        let valid = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| validate_one(a, &format!("{base}[{i}]"), target, p))
+            .collect();
+        out.set(sev, valid);
+    }
+    out
+}
+
+fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -> Option<Action> {
+    let set: Vec<&str> = [
+        ("notify", a.notify.is_some()),
+        ("diagnostics", a.diagnostics.is_some()),
+        ("rateLimit", a.rate_limit.is_some()),
+        ("circuitBreaker", a.circuit_breaker.is_some()),
+        ("rollback", a.rollback.is_some()),
+        ("scale", a.scale.is_some()),
+        ("restart", a.restart.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, on)| on.then_some(n))
+    .collect();
+    if set.len() != 1 {
+        let reason = if set.is_empty() {
+            "set exactly one of notify, diagnostics, rateLimit, circuitBreaker, rollback, scale, restart".to_owned()
+        } else {
+            format!("set exactly one action kind, found {}", set.join(", "))
+        };
+        p.push(path.to_owned(), reason);
+        return None;
+    }
+    let at = |field: &str| format!("{path}.{}.{field}", set[0]);
+    let kind = if let Some(n) = &a.notify {
+        ActionKind::Notify { message: n.message.clone() }
+    } else if let Some(d) = &a.diagnostics {
+        if d.max_pods.is_some_and(|n| n == 0 || n > 20) {
+            p.push(at("maxPods"), "must be between 1 and 20");
+        }
+        if d.max_log_bytes.is_some_and(|n| n == 0 || n > 512 * 1024) {
+            p.push(at("maxLogBytes"), "must be between 1 and 524288 (ConfigMaps hold at most 1 MiB)");
+        }
+        if let Some(e) = &d.exec
+            && (e.command.is_empty() || e.command[0].trim().is_empty())
+        {
+            p.push(at("exec.command"), "must name a command");
+        }
+        ActionKind::Diagnostics(d.clone())
+    } else if let Some(r) = &a.rate_limit {
+        let limit = match (r.requests_per_second, r.percent_of_current) {
+            (Some(rps), None) => {
+                if rps == 0 {
+                    p.push(at("requestsPerSecond"), "must be at least 1");
+                }
+                RateLimitValue::RequestsPerSecond(rps)
+            }
+            (None, Some(pct)) => {
+                if !(pct.is_finite() && pct > 0.0 && pct <= 100.0) {
+                    p.push(at("percentOfCurrent"), "must be in (0, 100]");
+                }
+                RateLimitValue::PercentOfCurrent(pct)
+            }
+            _ => {
+                p.push(format!("{path}.rateLimit"), "set exactly one of requestsPerSecond, percentOfCurrent");
+                RateLimitValue::RequestsPerSecond(1)
+            }
+        };
+        if r.burst == Some(0) {
+            p.push(at("burst"), "must be at least 1");
+        }
+        if let Some(prefix) = &r.path_prefix
+            && !prefix.starts_with('/')
+        {
+            p.push(at("pathPrefix"), "must start with '/'");
+        }
+        ActionKind::RateLimit(RateLimit {
+            limit,
+            burst: r.burst,
+            path_prefix: r.path_prefix.clone(),
+            backend: r.backend.unwrap_or_default(),
+        })
+    } else if let Some(c) = &a.circuit_breaker {
+        if c.max_ejection_percent.is_some_and(|v| v > 100) {
+            p.push(at("maxEjectionPercent"), "must be at most 100");
+        }
+        if c.consecutive_5xx_errors == Some(0) {
+            p.push(at("consecutive5xxErrors"), "must be at least 1");
+        }
+        if c.host.as_deref().is_some_and(|h| !super::is_dns_label(h)) {
+            p.push(at("host"), "must be a Service name (DNS-1123 label) in the playbook's namespace");
+        }
+        ActionKind::CircuitBreaker(c.clone())
+    } else if a.rollback.is_some() {
+        ActionKind::Rollback
+    } else if let Some(s) = &a.scale {
+        let max = s.max.unwrap_or(DEFAULT_MAX_REPLICAS);
+        let to = match (s.replicas, s.add) {
+            (Some(n), None) => {
+                if n > max {
+                    p.push(at("replicas"), format!("exceeds max ({max})"));
+                }
+                ScaleTo::Replicas(n)
+            }
+            (None, Some(n)) => {
+                if n == 0 {
+                    p.push(at("add"), "must be at least 1");
+                }
+                ScaleTo::Add(n)
+            }
+            _ => {
+                p.push(format!("{path}.scale"), "set exactly one of replicas, add");
+                ScaleTo::Add(0)
+            }
+        };
+        if max == 0 {
+            p.push(at("max"), "must be at least 1");
+        }
+        ActionKind::Scale(Scale { to, max })
+    } else {
+        ActionKind::Restart
+    };
+    if a.keep && !kind.is_reversible() {
+        p.push(format!("{path}.keep"), format!("{} is never reverted; keep has no effect", kind.as_str()));
+    }
+    if matches!(kind, ActionKind::Rollback) && target.kind == WorkloadKind::Rollout {
+        // Aborting a Rollout is fine; nothing more to check. Deployments need a previous revision, checked at apply time.
+    }
+    Some(Action { kind, keep: a.keep, dry_run: a.dry_run })
+}
