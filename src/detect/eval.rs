@@ -17,6 +17,8 @@ pub enum Missing {
     QueryFailed(String),
     /// The query succeeded but returned no (fresh) series for this workload.
     NoSeries,
+    /// The value is NaN, e.g. a ratio over zero requests.
+    NotANumber,
 }
 
 impl std::fmt::Display for Missing {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Missing {
             Missing::Unreachable(e) => write!(f, "source unreachable: {e}"),
             Missing::QueryFailed(e) => write!(f, "query failed: {e}"),
             Missing::NoSeries => f.write_str("no series"),
+            Missing::NotANumber => f.write_str("value is NaN"),
         }
     }
 }

@@ -110,6 +110,7 @@ fn observe(ctx: &Ctx<'_>, state: &mut TargetState, results: &[DetectorResult], e
     for ((d, ds), result) in ctx.pb.detectors.iter().zip(&mut state.detectors).zip(results) {
         let obs = match result {
             Ok(values) => match values.get(&ctx.target.name) {
+                Some(v) if v.is_nan() => Observation::Missing(Missing::NotANumber),
                 Some(v) => Observation::Value(*v),
                 None => Observation::Missing(Missing::NoSeries),
             },

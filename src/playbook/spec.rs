@@ -16,6 +16,8 @@ use crate::duration::Duration;
 use crate::severity::PerSeverity;
 
 /// What to watch, how to judge it, and what to do at each severity.
+// kube's derive takes one `printcolumn(...)` per column; clippy mistakes them for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "firebreak.dev",
