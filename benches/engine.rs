@@ -41,8 +41,15 @@ fn readings(cycle: usize, names: &[String]) -> Vec<DetectorResult> {
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
-                    let hot = (i + cycle * 37 + d) % 50 == 0;
-                    (n.clone(), if hot { 0.99 } else { 0.1 + (i % 7) as f64 * 0.01 })
+                    let hot = (i + cycle * 37 + d).is_multiple_of(50);
+                    (
+                        n.clone(),
+                        if hot {
+                            0.99
+                        } else {
+                            0.1 + (i % 7) as f64 * 0.01
+                        },
+                    )
                 })
                 .collect();
             Ok(values)
@@ -69,9 +76,15 @@ fn main() {
     let names: Vec<String> = (0..TARGETS).map(|i| format!("w-{i}")).collect();
     let targets: Vec<TargetRef> = names
         .iter()
-        .map(|n| TargetRef { namespace: "bench".into(), name: n.clone() })
+        .map(|n| TargetRef {
+            namespace: "bench".into(),
+            name: n.clone(),
+        })
         .collect();
-    let mut engine = Engine::new(GlobalGuardrails { dry_run: true, ..Default::default() });
+    let mut engine = Engine::new(GlobalGuardrails {
+        dry_run: true,
+        ..Default::default()
+    });
     let start = jiff::Timestamp::from_second(1_767_225_600).expect("valid time");
 
     let mut build = Vec::with_capacity(CYCLES);
@@ -99,14 +112,25 @@ fn main() {
     let p99 = percentile(&eval, 0.99);
     let base = percentile(&build, 0.5);
     println!("engine cycle, {TARGETS} targets x 4 detectors, {CYCLES} cycles");
-    println!("  evaluate      p50 {:7.2} ms   p99 {:7.2} ms   max {:7.2} ms", ms(p50), ms(p99), ms(eval[eval.len() - 1]));
+    println!(
+        "  evaluate      p50 {:7.2} ms   p99 {:7.2} ms   max {:7.2} ms",
+        ms(p50),
+        ms(p99),
+        ms(eval[eval.len() - 1])
+    );
     println!("  baseline (building the readings) p50 {:7.2} ms", ms(base));
-    println!("  ratio evaluate/baseline          {:7.2}", p50.as_secs_f64() / base.as_secs_f64());
+    println!(
+        "  ratio evaluate/baseline          {:7.2}",
+        p50.as_secs_f64() / base.as_secs_f64()
+    );
     println!("  events {events}, actions {actions}");
     match peak_rss_kib() {
         Some(kib) => println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0),
         None => println!("  peak RSS unavailable (no /proc)"),
     }
     let ok = ms(p99) < 50.0 && peak_rss_kib().is_none_or(|k| k < 64 * 1024);
-    println!("  budget (p99 < 50 ms, RSS < 64 MiB): {}", if ok { "met" } else { "NOT met" });
+    println!(
+        "  budget (p99 < 50 ms, RSS < 64 MiB): {}",
+        if ok { "met" } else { "NOT met" }
+    );
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum ParseDurationError {
     #[error("empty duration")]
     Empty,
-    #[error("invalid duration {0:?}: expected a sequence of <number><unit> with units ms, s, m, h, d, w (e.g. \"90s\", \"1h30m\")")]
+    #[error(
+        "invalid duration {0:?}: expected a sequence of <number><unit> with units ms, s, m, h, d, w (e.g. \"90s\", \"1h30m\")"
+    )]
     Invalid(String),
     #[error("duration {0:?} is too large")]
     Overflow(String),
@@ -178,7 +180,10 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in ["", "5", "-5m", "5x", "m5", "1.5h", "99999999999999999999d"] {
-            assert!(bad.parse::<Duration>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<Duration>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

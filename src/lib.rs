@@ -5,12 +5,12 @@
 //! Kubernetes, Kafka and Slack are edges around it. See `DESIGN.md`.
 
 pub mod act;
-pub mod duration;
-pub mod playbook;
-pub mod severity;
 pub mod crd;
-pub mod replay;
-pub mod telemetry;
 pub mod detect;
+pub mod duration;
 pub mod engine;
 pub mod incident;
+pub mod playbook;
+pub mod replay;
+pub mod severity;
+pub mod telemetry;

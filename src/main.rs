@@ -7,13 +7,22 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "firebreak", version, about = "Automated incident response for Kubernetes")]
+#[command(
+    name = "firebreak",
+    version,
+    about = "Automated incident response for Kubernetes"
+)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "FIREBREAK_LOG", default_value = "warn", global = true)]
     log: String,
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "FIREBREAK_LOG_JSON", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "FIREBREAK_LOG_JSON",
+        default_value_t = false,
+        global = true
+    )]
     log_json: bool,
     #[command(subcommand)]
     command: Command,
@@ -43,8 +52,13 @@ fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { paths } => {
-            let ok = firebreak::playbook::cli::validate_paths(&paths, &mut std::io::stdout().lock())?;
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let ok =
+                firebreak::playbook::cli::validate_paths(&paths, &mut std::io::stdout().lock())?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Crd => {
             print!("{}", firebreak::crd::render_all()?);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use firebreak::detect::Missing;
 use firebreak::engine::{DetectorResult, Engine, EscalationCause, Event, EventKind};
 use firebreak::incident::{GlobalGuardrails, Hold, Operation, Phase};
-use firebreak::playbook::ValidPlaybook;
 use firebreak::playbook::TargetRef;
+use firebreak::playbook::ValidPlaybook;
 use firebreak::playbook::load::parse_documents;
 use firebreak::severity::Severity;
 use jiff::{SignedDuration, Timestamp};
@@ -47,7 +47,10 @@ impl Run {
         Run {
             engine: Engine::new(global),
             pb: playbook(guardrails),
-            target: TargetRef { namespace: "shop".into(), name: "checkout".into() },
+            target: TargetRef {
+                namespace: "shop".into(),
+                name: "checkout".into(),
+            },
             t0: Timestamp::from_second(1_767_225_600).expect("time"),
             events: Vec::new(),
         }
@@ -60,7 +63,9 @@ impl Run {
             Some(v) => Ok(HashMap::from([("checkout".to_owned(), v)])),
             None => Err(Missing::Unreachable("connection refused".into())),
         };
-        let out = self.engine.evaluate(&self.pb, std::slice::from_ref(&self.target), &[result], now);
+        let out =
+            self.engine
+                .evaluate(&self.pb, std::slice::from_ref(&self.target), &[result], now);
         let mut events = out.events;
         for a in &out.actions {
             events.extend(self.engine.record_outcome(a, Ok(()), now));
@@ -96,15 +101,29 @@ fn lifecycle_opens_escalates_mitigates_resolves_and_reverts_in_reverse() {
     assert!(r.at(0, Some(0.1)).is_empty());
     let opened = r.at(15, Some(0.4));
     let id = "api-checkout-1767225615";
-    assert!(opened.iter().any(|e| e.kind == EventKind::IncidentOpened { severity: Severity::Low }));
-    assert_eq!(issued(&opened), vec![(format!("{id}/low/0/notify"), Operation::Apply)]);
+    assert!(opened.iter().any(|e| e.kind
+        == EventKind::IncidentOpened {
+            severity: Severity::Low
+        }));
+    assert_eq!(
+        issued(&opened),
+        vec![(format!("{id}/low/0/notify"), Operation::Apply)]
+    );
     // Notify alone is not a mitigation.
-    assert!(!opened.iter().any(|e| e.kind == EventKind::IncidentMitigated));
+    assert!(
+        !opened
+            .iter()
+            .any(|e| e.kind == EventKind::IncidentMitigated)
+    );
 
     let escalated = r.at(30, Some(0.9));
     assert!(escalated.iter().any(|e| matches!(
         e.kind,
-        EventKind::IncidentEscalated { from: Severity::Low, to: Severity::High, cause: EscalationCause::Detectors }
+        EventKind::IncidentEscalated {
+            from: Severity::Low,
+            to: Severity::High,
+            cause: EscalationCause::Detectors
+        }
     )));
     assert_eq!(
         issued(&escalated),
@@ -114,16 +133,31 @@ fn lifecycle_opens_escalates_mitigates_resolves_and_reverts_in_reverse() {
             (format!("{id}/high/2/scale"), Operation::Apply),
         ]
     );
-    assert!(escalated.iter().any(|e| e.kind == EventKind::IncidentMitigated));
-    assert_eq!(r.engine.incidents().next().map(|i| i.phase), Some(Phase::Mitigated));
+    assert!(
+        escalated
+            .iter()
+            .any(|e| e.kind == EventKind::IncidentMitigated)
+    );
+    assert_eq!(
+        r.engine.incidents().next().map(|i| i.phase),
+        Some(Phase::Mitigated)
+    );
 
     // Same readings again: nothing is issued twice.
     assert!(issued(&r.at(45, Some(0.9))).is_empty());
 
     let resolved = r.at(60, Some(0.1));
-    assert!(resolved.iter().any(|e| matches!(e.kind, EventKind::IncidentResolved { duration_seconds: 45 })));
+    assert!(resolved.iter().any(|e| matches!(
+        e.kind,
+        EventKind::IncidentResolved {
+            duration_seconds: 45
+        }
+    )));
     // Only the rate limit is reverted: scale has keep, diagnostics and notify are not reversible.
-    assert_eq!(issued(&resolved), vec![(format!("{id}/high/1/rateLimit/revert"), Operation::Revert)]);
+    assert_eq!(
+        issued(&resolved),
+        vec![(format!("{id}/high/1/rateLimit/revert"), Operation::Revert)]
+    );
     assert!(r.engine.incidents().next().is_none());
 }
 
@@ -132,8 +166,20 @@ fn jumping_straight_to_critical_runs_every_lower_severity_first() {
     let mut r = Run::new("{}", GlobalGuardrails::default());
     let events = r.at(0, Some(5.0));
     let keys: Vec<String> = issued(&events).into_iter().map(|(k, _)| k).collect();
-    let kinds: Vec<&str> = keys.iter().map(|k| k.rsplit('/').next().unwrap_or("")).collect();
-    assert_eq!(kinds, ["notify", "diagnostics", "rateLimit", "scale", "circuitBreaker"]);
+    let kinds: Vec<&str> = keys
+        .iter()
+        .map(|k| k.rsplit('/').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "notify",
+            "diagnostics",
+            "rateLimit",
+            "scale",
+            "circuitBreaker"
+        ]
+    );
 }
 
 #[test]
@@ -148,9 +194,16 @@ fn missing_data_neither_resolves_nor_deescalates_nor_acts() {
             EventKind::IncidentResolved { .. } | EventKind::IncidentDeescalated { .. }
         )));
     }
-    assert_eq!(r.engine.incidents().next().map(|i| i.severity), Some(Severity::High));
+    assert_eq!(
+        r.engine.incidents().next().map(|i| i.severity),
+        Some(Severity::High)
+    );
     // Data back and healthy: now it resolves.
-    assert!(r.at(60, Some(0.1)).iter().any(|e| matches!(e.kind, EventKind::IncidentResolved { .. })));
+    assert!(
+        r.at(60, Some(0.1))
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::IncidentResolved { .. }))
+    );
 }
 
 #[test]
@@ -160,7 +213,10 @@ fn deescalation_keeps_mitigations_in_place() {
     let events = r.at(15, Some(0.4));
     assert!(events.iter().any(|e| matches!(
         e.kind,
-        EventKind::IncidentDeescalated { from: Severity::High, to: Severity::Low }
+        EventKind::IncidentDeescalated {
+            from: Severity::High,
+            to: Severity::Low
+        }
     )));
     assert!(issued(&events).is_empty());
 }
@@ -181,14 +237,24 @@ fn cooldown_holds_actions_of_a_reopened_incident_then_releases_them() {
 
 #[test]
 fn budget_caps_actions_per_window() {
-    let mut r = Run::new("{budget: {maxActions: 2, window: 10m}, cooldown: 0s}", GlobalGuardrails::default());
+    let mut r = Run::new(
+        "{budget: {maxActions: 2, window: 10m}, cooldown: 0s}",
+        GlobalGuardrails::default(),
+    );
     let first = r.at(0, Some(0.9));
     // notify is free; diagnostics and rate limit spend the budget; scale waits.
     assert_eq!(issued(&first).len(), 3);
-    assert!(matches!(held(&first).as_slice(), [Hold::Budget { max_actions: 2, .. }]));
+    assert!(matches!(
+        held(&first).as_slice(),
+        [Hold::Budget { max_actions: 2, .. }]
+    ));
     assert!(issued(&r.at(300, Some(0.9))).is_empty());
     let later = r.at(600, Some(0.9));
-    assert_eq!(issued(&later).len(), 1, "window slid past the first two actions");
+    assert_eq!(
+        issued(&later).len(),
+        1,
+        "window slid past the first two actions"
+    );
 }
 
 #[test]
@@ -207,9 +273,19 @@ fn namespace_and_cluster_budgets_apply_across_playbooks() {
 
 #[test]
 fn kill_switch_pauses_cluster_changes_and_reverts_but_not_evaluation() {
-    let mut r = Run::new("{}", GlobalGuardrails { kill_switch: true, ..Default::default() });
+    let mut r = Run::new(
+        "{}",
+        GlobalGuardrails {
+            kill_switch: true,
+            ..Default::default()
+        },
+    );
     let events = r.at(0, Some(0.9));
-    assert!(events.iter().any(|e| matches!(e.kind, EventKind::IncidentOpened { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::IncidentOpened { .. }))
+    );
     assert_eq!(issued(&events).len(), 1, "only the notification");
     assert_eq!(held(&events), vec![Hold::KillSwitch]);
     r.engine.set_kill_switch(false);
@@ -219,21 +295,37 @@ fn kill_switch_pauses_cluster_changes_and_reverts_but_not_evaluation() {
     assert!(issued(&resolved).is_empty());
     assert_eq!(held(&resolved), vec![Hold::KillSwitch]);
     r.engine.set_kill_switch(false);
-    assert_eq!(issued(&r.at(45, Some(0.1))).len(), 1, "the held revert goes out");
+    assert_eq!(
+        issued(&r.at(45, Some(0.1))).len(),
+        1,
+        "the held revert goes out"
+    );
 }
 
 #[test]
 fn escalate_after_raises_an_unresolved_incident_one_step() {
     let mut r = Run::new("{escalateAfter: 10m}", GlobalGuardrails::default());
     r.at(0, Some(0.4));
-    assert!(!r.at(590, Some(0.4)).iter().any(|e| matches!(e.kind, EventKind::IncidentEscalated { .. })));
+    assert!(
+        !r.at(590, Some(0.4))
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::IncidentEscalated { .. }))
+    );
     let events = r.at(600, Some(0.4));
     assert!(events.iter().any(|e| matches!(
         e.kind,
-        EventKind::IncidentEscalated { from: Severity::Low, to: Severity::Medium, cause: EscalationCause::Unresolved }
+        EventKind::IncidentEscalated {
+            from: Severity::Low,
+            to: Severity::Medium,
+            cause: EscalationCause::Unresolved
+        }
     )));
     // The floor holds: readings at low do not de-escalate it.
-    assert!(!r.at(615, Some(0.4)).iter().any(|e| matches!(e.kind, EventKind::IncidentDeescalated { .. })));
+    assert!(
+        !r.at(615, Some(0.4))
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::IncidentDeescalated { .. }))
+    );
 }
 
 #[test]
@@ -247,7 +339,13 @@ fn dry_run_is_global_per_playbook_or_per_action() {
             })
             .collect()
     };
-    let mut global = Run::new("{}", GlobalGuardrails { dry_run: true, ..Default::default() });
+    let mut global = Run::new(
+        "{}",
+        GlobalGuardrails {
+            dry_run: true,
+            ..Default::default()
+        },
+    );
     assert!(dry(&global.at(0, Some(0.9))).iter().all(|d| *d));
     let mut per_playbook = Run::new("{dryRun: true}", GlobalGuardrails::default());
     assert!(dry(&per_playbook.at(0, Some(0.9))).iter().all(|d| *d));
@@ -260,12 +358,25 @@ fn failed_action_is_recorded_and_keeps_the_incident_open() {
     let mut r = Run::new("{}", GlobalGuardrails::default());
     let now = r.t0;
     let result: DetectorResult = Ok(HashMap::from([("checkout".to_owned(), 0.9)]));
-    let out = r.engine.evaluate(&r.pb, std::slice::from_ref(&r.target), &[result], now);
+    let out = r
+        .engine
+        .evaluate(&r.pb, std::slice::from_ref(&r.target), &[result], now);
     let mut mitigated = false;
     for a in &out.actions {
-        let outcome = if a.action.kind.is_mitigation() { Err("409 conflict".to_owned()) } else { Ok(()) };
-        mitigated |= r.engine.record_outcome(a, outcome, now).iter().any(|e| e.kind == EventKind::IncidentMitigated);
+        let outcome = if a.action.kind.is_mitigation() {
+            Err("409 conflict".to_owned())
+        } else {
+            Ok(())
+        };
+        mitigated |= r
+            .engine
+            .record_outcome(a, outcome, now)
+            .iter()
+            .any(|e| e.kind == EventKind::IncidentMitigated);
     }
     assert!(!mitigated);
-    assert_eq!(r.engine.incidents().next().map(|i| i.phase), Some(Phase::Open));
+    assert_eq!(
+        r.engine.incidents().next().map(|i| i.phase),
+        Some(Phase::Open)
+    );
 }

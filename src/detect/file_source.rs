@@ -39,7 +39,11 @@ impl FileSource {
                 by_detector.entry(d.clone()).or_default().push(s);
             }
         }
-        Ok(FileSource { by_detector, first, last })
+        Ok(FileSource {
+            by_detector,
+            first,
+            last,
+        })
     }
 
     /// First and last sample time of the scenario.
@@ -65,9 +69,10 @@ impl FileSource {
 
     /// Whether the scenario holds any series for `detector` in `namespace`.
     pub fn has_detector(&self, detector: &str, namespace: &str) -> bool {
-        self.by_detector
-            .get(detector)
-            .is_some_and(|v| v.iter().any(|s| s.labels.get("namespace").is_some_and(|n| n == namespace)))
+        self.by_detector.get(detector).is_some_and(|v| {
+            v.iter()
+                .any(|s| s.labels.get("namespace").is_some_and(|n| n == namespace))
+        })
     }
 
     fn value_at(series: &Series, at_ms: i64) -> Option<f64> {
@@ -78,15 +83,27 @@ impl FileSource {
 }
 
 impl MetricSource for FileSource {
-    async fn query(&self, q: &DetectorQuery, at: Timestamp) -> Result<Vec<WorkloadValue>, SourceError> {
+    async fn query(
+        &self,
+        q: &DetectorQuery,
+        at: Timestamp,
+    ) -> Result<Vec<WorkloadValue>, SourceError> {
         let at_ms = at.as_millisecond();
         let Some(series) = self.by_detector.get(&q.detector) else {
             return Ok(Vec::new());
         };
         Ok(series
             .iter()
-            .filter(|s| s.labels.get("namespace").is_some_and(|n| *n == q.playbook.namespace))
-            .filter(|s| s.labels.get("playbook").is_none_or(|p| *p == q.playbook.name))
+            .filter(|s| {
+                s.labels
+                    .get("namespace")
+                    .is_some_and(|n| *n == q.playbook.namespace)
+            })
+            .filter(|s| {
+                s.labels
+                    .get("playbook")
+                    .is_none_or(|p| *p == q.playbook.name)
+            })
             .filter_map(|s| {
                 Some(WorkloadValue {
                     namespace: q.playbook.namespace.clone(),

@@ -26,7 +26,10 @@ pub fn parse(text: &str) -> Result<Vec<Series>, ParseError> {
     let mut saw_eof = false;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
-        let err = |reason: String| ParseError { line: line_no, reason };
+        let err = |reason: String| ParseError {
+            line: line_no,
+            reason,
+        };
         let line = raw.trim_end();
         if saw_eof {
             if line.is_empty() {
@@ -129,7 +132,10 @@ fn parse_series_id(line: &str) -> Result<SeriesId<'_>, String> {
 
 /// A double-quoted label value with `\\`, `\"` and `\n` escapes; returns the rest.
 fn quoted(s: &str) -> Result<(String, &str), String> {
-    let body = s.trim_start().strip_prefix('"').ok_or("label value must be quoted")?;
+    let body = s
+        .trim_start()
+        .strip_prefix('"')
+        .ok_or("label value must be quoted")?;
     let mut out = String::new();
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {

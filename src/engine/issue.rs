@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use super::{Ctx, Engine, Evaluation, EventKind, TargetState};
 use crate::incident::guardrails::Budgets;
 use crate::incident::{
-    GlobalGuardrails, Hold, IdempotencyKey, Incident, Operation, Phase, PlannedAction, Step, StepState,
+    GlobalGuardrails, Hold, IdempotencyKey, Incident, Operation, Phase, PlannedAction, Step,
+    StepState,
 };
 use crate::playbook::model::ActionKind;
 
@@ -23,7 +24,11 @@ pub(super) fn issue(
 ) {
     if let Some(inc) = state.resolved.as_mut() {
         issue_reverts(ctx, inc, global, out);
-        if inc.steps.iter().all(|s| !matches!(s.revert, Some(StepState::Pending | StepState::Issued))) {
+        if inc
+            .steps
+            .iter()
+            .all(|s| !matches!(s.revert, Some(StepState::Pending | StepState::Issued)))
+        {
             state.resolved = None;
         }
     }
@@ -55,7 +60,8 @@ pub(super) fn issue(
             if step.hold.as_ref() != Some(&hold) {
                 step.hold = Some(hold.clone());
                 let key = step.key.clone();
-                out.events.push(ctx.event(Some(inc), EventKind::ActionHeld { key, hold }));
+                out.events
+                    .push(ctx.event(Some(inc), EventKind::ActionHeld { key, hold }));
             }
             continue;
         }
@@ -69,7 +75,12 @@ pub(super) fn issue(
     }
 }
 
-fn issue_reverts(ctx: &Ctx<'_>, inc: &mut Incident, global: &GlobalGuardrails, out: &mut Evaluation) {
+fn issue_reverts(
+    ctx: &Ctx<'_>,
+    inc: &mut Incident,
+    global: &GlobalGuardrails,
+    out: &mut Evaluation,
+) {
     // Undo in reverse order of application.
     for i in (0..inc.steps.len()).rev() {
         if inc.steps[i].revert != Some(StepState::Pending) {
@@ -79,7 +90,13 @@ fn issue_reverts(ctx: &Ctx<'_>, inc: &mut Incident, global: &GlobalGuardrails, o
             if inc.steps[i].hold != Some(Hold::KillSwitch) {
                 inc.steps[i].hold = Some(Hold::KillSwitch);
                 let key = inc.steps[i].key.revert();
-                out.events.push(ctx.event(Some(inc), EventKind::ActionHeld { key, hold: Hold::KillSwitch }));
+                out.events.push(ctx.event(
+                    Some(inc),
+                    EventKind::ActionHeld {
+                        key,
+                        hold: Hold::KillSwitch,
+                    },
+                ));
             }
             return;
         }
@@ -90,7 +107,13 @@ fn issue_reverts(ctx: &Ctx<'_>, inc: &mut Incident, global: &GlobalGuardrails, o
     }
 }
 
-fn planned(ctx: &Ctx<'_>, inc: &Incident, i: usize, operation: Operation, global: &GlobalGuardrails) -> PlannedAction {
+fn planned(
+    ctx: &Ctx<'_>,
+    inc: &Incident,
+    i: usize,
+    operation: Operation,
+    global: &GlobalGuardrails,
+) -> PlannedAction {
     let step = &inc.steps[i];
     let key = match operation {
         Operation::Apply => step.key.clone(),
@@ -140,7 +163,9 @@ impl Engine {
             return events;
         };
         let new_state = match outcome {
-            Ok(()) => StepState::Done { dry_run: action.dry_run },
+            Ok(()) => StepState::Done {
+                dry_run: action.dry_run,
+            },
             Err(reason) => StepState::Failed { reason },
         };
         let event = |inc: &Incident, kind| super::Event {
@@ -150,11 +175,18 @@ impl Engine {
             incident: Some(inc.id.clone()),
             kind,
         };
-        for inc in [state.incident.as_mut(), state.resolved.as_mut()].into_iter().flatten() {
+        for inc in [state.incident.as_mut(), state.resolved.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if inc.id != action.incident {
                 continue;
             }
-            let Some(step) = inc.steps.iter_mut().find(|s| key_matches(s, &action.key, action.operation)) else {
+            let Some(step) = inc
+                .steps
+                .iter_mut()
+                .find(|s| key_matches(s, &action.key, action.operation))
+            else {
                 continue;
             };
             match action.operation {

@@ -48,7 +48,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(global: GlobalGuardrails) -> Self {
-        Engine { global, ..Default::default() }
+        Engine {
+            global,
+            ..Default::default()
+        }
     }
 
     pub fn set_kill_switch(&mut self, on: bool) {
@@ -106,8 +109,19 @@ impl Ctx<'_> {
     }
 }
 
-fn observe(ctx: &Ctx<'_>, state: &mut TargetState, results: &[DetectorResult], events: &mut Vec<Event>) {
-    for ((d, ds), result) in ctx.pb.detectors.iter().zip(&mut state.detectors).zip(results) {
+fn observe(
+    ctx: &Ctx<'_>,
+    state: &mut TargetState,
+    results: &[DetectorResult],
+    events: &mut Vec<Event>,
+) {
+    for ((d, ds), result) in ctx
+        .pb
+        .detectors
+        .iter()
+        .zip(&mut state.detectors)
+        .zip(results)
+    {
         let obs = match result {
             Ok(values) => match values.get(&ctx.target.name) {
                 Some(v) if v.is_nan() => Observation::Missing(Missing::NotANumber),
@@ -119,14 +133,18 @@ fn observe(ctx: &Ctx<'_>, state: &mut TargetState, results: &[DetectorResult], e
         if let Some(from) = ds.observe(d, &obs, ctx.now) {
             let to = ds.level();
             let shown = match (&to, &from) {
-                (Level::Firing { severity }, _) | (_, Level::Firing { severity }) => Some(*severity),
+                (Level::Firing { severity }, _) | (_, Level::Firing { severity }) => {
+                    Some(*severity)
+                }
                 _ => None,
             };
             let kind = EventKind::DetectorChanged {
                 detector: d.name.clone(),
                 from,
                 to,
-                value: matches!(obs, Observation::Value(_)).then(|| ds.last_value()).flatten(),
+                value: matches!(obs, Observation::Value(_))
+                    .then(|| ds.last_value())
+                    .flatten(),
                 threshold: shown.and_then(|s| d.threshold(s)),
             };
             events.push(ctx.event(state.incident.as_ref(), kind));
@@ -136,7 +154,11 @@ fn observe(ctx: &Ctx<'_>, state: &mut TargetState, results: &[DetectorResult], e
 
 /// Open, escalate, de-escalate or resolve the target's incident.
 fn decide(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
-    let severity = state.detectors.iter().filter_map(DetectorState::severity).max();
+    let severity = state
+        .detectors
+        .iter()
+        .filter_map(DetectorState::severity)
+        .max();
     let any_missing = state.detectors.iter().any(DetectorState::is_missing);
     let Some(incident) = state.incident.as_mut() else {
         if let Some(s) = severity {
@@ -168,11 +190,23 @@ fn decide(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
         let from = incident.severity;
         incident.severity = effective;
         incident.severity_since = ctx.now;
-        events.push(ctx.event(Some(incident), EventKind::IncidentDeescalated { from, to: effective }));
+        events.push(ctx.event(
+            Some(incident),
+            EventKind::IncidentDeescalated {
+                from,
+                to: effective,
+            },
+        ));
     }
 }
 
-fn escalate(ctx: &Ctx<'_>, inc: &mut Incident, to: Severity, cause: EscalationCause, events: &mut Vec<Event>) {
+fn escalate(
+    ctx: &Ctx<'_>,
+    inc: &mut Incident,
+    to: Severity,
+    cause: EscalationCause,
+    events: &mut Vec<Event>,
+) {
     let from = inc.severity;
     inc.severity = to;
     inc.severity_since = ctx.now;

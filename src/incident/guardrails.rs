@@ -26,8 +26,14 @@ pub struct GlobalGuardrails {
 #[serde(tag = "guardrail", rename_all = "camelCase")]
 pub enum Hold {
     KillSwitch,
-    Cooldown { until: Timestamp },
-    Budget { scope: String, max_actions: u32, window: String },
+    Cooldown {
+        until: Timestamp,
+    },
+    Budget {
+        scope: String,
+        max_actions: u32,
+        window: String,
+    },
 }
 
 impl std::fmt::Display for Hold {
@@ -35,8 +41,15 @@ impl std::fmt::Display for Hold {
         match self {
             Hold::KillSwitch => f.write_str("kill switch on"),
             Hold::Cooldown { until } => write!(f, "cooldown until {until}"),
-            Hold::Budget { scope, max_actions, window } => {
-                write!(f, "{scope} budget of {max_actions} actions per {window} used up")
+            Hold::Budget {
+                scope,
+                max_actions,
+                window,
+            } => {
+                write!(
+                    f,
+                    "{scope} budget of {max_actions} actions per {window} used up"
+                )
             }
         }
     }
@@ -77,7 +90,10 @@ impl Budgets {
             return Some(hold(format!("playbook {playbook}"), playbook_budget));
         }
         if let Some(b) = global.namespace_budget {
-            let w = self.per_namespace.entry(playbook.namespace.clone()).or_default();
+            let w = self
+                .per_namespace
+                .entry(playbook.namespace.clone())
+                .or_default();
             if used(w, b, now) >= b.max_actions {
                 return Some(hold(format!("namespace {}", playbook.namespace), b));
             }
@@ -92,7 +108,10 @@ impl Budgets {
 
     /// Count one action against every scope.
     pub fn spend(&mut self, playbook: &PlaybookId, now: Timestamp) {
-        self.per_playbook.entry(playbook.clone()).or_default().push_back(now);
+        self.per_playbook
+            .entry(playbook.clone())
+            .or_default()
+            .push_back(now);
         self.per_namespace
             .entry(playbook.namespace.clone())
             .or_default()

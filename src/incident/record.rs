@@ -16,7 +16,12 @@ pub struct IncidentId(pub String);
 
 impl IncidentId {
     pub fn new(playbook: &PlaybookId, target: &TargetRef, opened: Timestamp) -> Self {
-        IncidentId(format!("{}-{}-{}", playbook.name, target.name, opened.as_second()))
+        IncidentId(format!(
+            "{}-{}-{}",
+            playbook.name,
+            target.name,
+            opened.as_second()
+        ))
     }
 }
 
@@ -44,8 +49,12 @@ pub enum StepState {
     /// Handed to the executor.
     Issued,
     /// Applied, or recorded in dry-run.
-    Done { dry_run: bool },
-    Failed { reason: String },
+    Done {
+        dry_run: bool,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// One action of the plan and, after resolution, its revert.
@@ -62,7 +71,10 @@ pub struct Step {
 
 impl Step {
     pub fn is_finished(&self) -> bool {
-        matches!(self.state, StepState::Done { .. } | StepState::Failed { .. })
+        matches!(
+            self.state,
+            StepState::Done { .. } | StepState::Failed { .. }
+        )
     }
 
     /// Applied (or dry-run recorded) and to be undone on resolution.
@@ -91,7 +103,12 @@ pub struct Incident {
 }
 
 impl Incident {
-    pub fn open(playbook: &PlaybookId, target: &TargetRef, severity: Severity, now: Timestamp) -> Self {
+    pub fn open(
+        playbook: &PlaybookId,
+        target: &TargetRef,
+        severity: Severity,
+        now: Timestamp,
+    ) -> Self {
         Incident {
             id: IncidentId::new(playbook, target, now),
             playbook: playbook.clone(),
@@ -108,7 +125,11 @@ impl Incident {
     }
 
     /// Add the steps of every severity up to `severity` not planned yet, lowest first.
-    pub fn plan_up_to(&mut self, severity: Severity, actions: &crate::severity::PerSeverity<Vec<Action>>) {
+    pub fn plan_up_to(
+        &mut self,
+        severity: Severity,
+        actions: &crate::severity::PerSeverity<Vec<Action>>,
+    ) {
         for s in Severity::ALL {
             if s > severity || self.planned_up_to.is_some_and(|p| s <= p) {
                 continue;
@@ -130,8 +151,9 @@ impl Incident {
     /// All planned steps finished and at least one mitigation took effect.
     pub fn is_mitigated(&self) -> bool {
         self.steps.iter().all(Step::is_finished)
-            && self.steps.iter().any(|s| {
-                s.action.kind.is_mitigation() && matches!(s.state, StepState::Done { .. })
-            })
+            && self
+                .steps
+                .iter()
+                .any(|s| s.action.kind.is_mitigation() && matches!(s.state, StepState::Done { .. }))
     }
 }

@@ -22,6 +22,9 @@ pub fn validate_paths(paths: &[PathBuf], out: &mut impl Write) -> std::io::Resul
             writeln!(out, "invalid {p}")?;
         }
     }
-    writeln!(out, "{valid} valid playbook(s), {problems} problem(s) in {files} file(s)")?;
+    writeln!(
+        out,
+        "{valid} valid playbook(s), {problems} problem(s) in {files} file(s)"
+    )?;
     Ok(problems == 0 && files > 0)
 }

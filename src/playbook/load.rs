@@ -9,6 +9,9 @@ use super::problem::Problem;
 use super::spec::Playbook;
 use super::validate::validate;
 
+/// The API version playbooks are written in.
+pub const API_VERSION: &str = "firebreak.dev/v1alpha1";
+
 /// Larger files are refused before parsing: a playbook is a few KiB.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
@@ -79,7 +82,10 @@ fn yaml_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Parse a YAML stream of one or more `---`-separated Playbook documents.
-pub fn parse_documents(text: &str, file: Option<&Path>) -> Vec<Result<ValidPlaybook, Vec<Problem>>> {
+pub fn parse_documents(
+    text: &str,
+    file: Option<&Path>,
+) -> Vec<Result<ValidPlaybook, Vec<Problem>>> {
     if text.len() > MAX_FILE_BYTES {
         let p = Problem {
             file: file.map(Path::to_path_buf),
@@ -156,7 +162,11 @@ pub fn parse_document(
                 line: l.line() as usize,
                 column: l.column() as usize,
             });
-            let path = if failed_at == "." { String::new() } else { failed_at };
+            let path = if failed_at == "." {
+                String::new()
+            } else {
+                failed_at
+            };
             let p = Problem {
                 position,
                 ..Problem::new(path, first_line(&e.to_string()))
@@ -164,10 +174,13 @@ pub fn parse_document(
             return Err(vec![shift(p)]);
         }
     };
+    // kube's generated root type neither reads nor checks `apiVersion` and `kind`.
     let mut problems: Vec<Problem> = unknown
         .into_iter()
+        .filter(|path| path != "apiVersion" && path != "kind")
         .map(|path| Problem::new(path, "unknown field"))
         .collect();
+    problems.extend(type_meta_problems(doc));
     let validated = validate(&playbook);
     match validated {
         Ok(pb) if problems.is_empty() => Ok(pb),
@@ -177,6 +190,32 @@ pub fn parse_document(
             Err(problems.into_iter().map(shift).collect())
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypeMeta {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+fn type_meta_problems(doc: &str) -> Vec<Problem> {
+    let Ok(meta) = serde_saphyr::from_str::<TypeMeta>(doc) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let expected = [
+        ("apiVersion", meta.api_version, API_VERSION),
+        ("kind", meta.kind, "Playbook"),
+    ];
+    for (field, value, want) in expected {
+        match value {
+            Some(v) if v == want => {}
+            Some(v) => problems.push(Problem::new(field, format!("expected {want:?}, got {v:?}"))),
+            None => problems.push(Problem::new(field, format!("required ({want:?})"))),
+        }
+    }
+    problems
 }
 
 /// serde-saphyr renders a source snippet under the message; the first line is the reason.

@@ -19,8 +19,15 @@ pub struct Locator {
 }
 
 enum Frame {
-    Map { path: String, expecting_key: bool, key: Option<String> },
-    Seq { path: String, index: usize },
+    Map {
+        path: String,
+        expecting_key: bool,
+        key: Option<String>,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
 }
 
 impl Locator {
@@ -40,7 +47,11 @@ impl Locator {
             };
             // The path of the node this event starts, if it is a value (not a key).
             let node_path = match stack.last_mut() {
-                Some(Frame::Map { path, expecting_key, key }) => {
+                Some(Frame::Map {
+                    path,
+                    expecting_key,
+                    key,
+                }) => {
                     if *expecting_key {
                         if let Event::Scalar(text, ..) = &event {
                             let child = join_key(path, text);
@@ -133,7 +144,7 @@ spec:
         assert_eq!(at("spec.detectors[0]"), Some((3, 7)));
         assert_eq!(at("spec.detectors[0].thresholds.high"), Some((5, 9)));
         assert_eq!(at("spec.detectors[1].name"), Some((6, 7)));
-        assert_eq!(at("spec.flow.y[1]"), Some((7, 22)));
+        assert_eq!(at("spec.flow.y[1]"), Some((7, 23)));
         // Not written: reported at the closest written parent.
         assert_eq!(at("spec.detectors[1].thresholds"), Some((6, 7)));
         assert_eq!(at("other"), None);

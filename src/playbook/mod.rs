@@ -1,6 +1,7 @@
 //! Playbooks: the spec users write, its validation, and the validated model.
 
 pub mod action;
+pub mod cli;
 pub mod detector;
 pub mod load;
 pub mod locate;
@@ -9,7 +10,6 @@ pub mod problem;
 pub mod promql;
 pub mod spec;
 pub mod validate;
-pub mod cli;
 
 pub use model::{Playbook as ValidPlaybook, PlaybookId, TargetRef};
 pub use spec::{Playbook, PlaybookSpec, PlaybookStatus};

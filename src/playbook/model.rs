@@ -209,9 +209,7 @@ pub struct Action {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionKind {
-    Notify {
-        message: Option<String>,
-    },
+    Notify { message: Option<String> },
     Diagnostics(DiagnosticsSpec),
     RateLimit(RateLimit),
     CircuitBreaker(CircuitBreakerSpec),

@@ -30,10 +30,26 @@ use crate::severity::PerSeverity;
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.target.kind"),
     printcolumn(name = "Targets", type_ = "integer", json_path = ".status.targets"),
     printcolumn(name = "Detectors", type_ = "string", json_path = ".status.detectors"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Incidents", type_ = "integer", json_path = ".status.activeIncidents"),
-    printcolumn(name = "Last Evaluation", type_ = "date", json_path = ".status.lastEvaluation"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Incidents",
+        type_ = "integer",
+        json_path = ".status.activeIncidents"
+    ),
+    printcolumn(
+        name = "Last Evaluation",
+        type_ = "date",
+        json_path = ".status.lastEvaluation"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PlaybookSpec {

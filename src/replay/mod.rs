@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use crate::act::render::{self, RenderContext};
 use crate::detect::file_source::FileSource;
-use crate::detect::{DetectorQuery, Missing, MetricSource};
+use crate::detect::{DetectorQuery, MetricSource, Missing};
 use crate::engine::{DetectorResult, Engine};
 use crate::incident::{GlobalGuardrails, Operation, PlannedAction};
 use crate::playbook::load::{load_path, parse_documents};
@@ -52,9 +52,15 @@ pub enum ReplayError {
     #[error("invalid playbooks:\n{}", list(.0))]
     Playbooks(Vec<Problem>),
     #[error("cannot read scenario {path}: {source}")]
-    ReadScenario { path: String, source: std::io::Error },
+    ReadScenario {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("scenario {name}: {source}")]
-    ParseScenario { name: String, source: crate::detect::openmetrics::ParseError },
+    ParseScenario {
+        name: String,
+        source: crate::detect::openmetrics::ParseError,
+    },
     #[error("scenario {0} has no samples")]
     EmptyScenario(String),
     #[error("scenario {0} matches no playbook (no series for any playbook's detectors)")]
@@ -64,7 +70,11 @@ pub enum ReplayError {
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Run the replay and write the timeline to `--out` or `stdout`.
@@ -97,7 +107,10 @@ fn load_playbooks(path: Option<&Path>) -> Result<Vec<Playbook>, ReplayError> {
     let (playbooks, problems) = match path {
         Some(p) => {
             let report = load_path(p);
-            (report.playbooks.into_iter().map(|(_, pb)| pb).collect(), report.problems)
+            (
+                report.playbooks.into_iter().map(|(_, pb)| pb).collect(),
+                report.problems,
+            )
         }
         None => {
             let mut ok = Vec::new();
@@ -113,7 +126,11 @@ fn load_playbooks(path: Option<&Path>) -> Result<Vec<Playbook>, ReplayError> {
             (ok, bad)
         }
     };
-    if problems.is_empty() { Ok(playbooks) } else { Err(ReplayError::Playbooks(problems)) }
+    if problems.is_empty() {
+        Ok(playbooks)
+    } else {
+        Err(ReplayError::Playbooks(problems))
+    }
 }
 
 fn read_scenario(name: &str) -> Result<(String, String), ReplayError> {
@@ -141,7 +158,9 @@ pub async fn replay_scenario(
         name: name.to_owned(),
         source,
     })?;
-    let (start, end) = source.span().ok_or_else(|| ReplayError::EmptyScenario(name.to_owned()))?;
+    let (start, end) = source
+        .span()
+        .ok_or_else(|| ReplayError::EmptyScenario(name.to_owned()))?;
     let active: Vec<(&Playbook, Vec<TargetRef>)> = playbooks
         .iter()
         .filter_map(|pb| {
@@ -152,7 +171,11 @@ pub async fn replay_scenario(
     if active.is_empty() {
         return Err(ReplayError::NoPlaybook(name.to_owned()));
     }
-    let global = GlobalGuardrails { dry_run: true, kill_switch: args.kill_switch, ..Default::default() };
+    let global = GlobalGuardrails {
+        dry_run: true,
+        kill_switch: args.kill_switch,
+        ..Default::default()
+    };
     let mut engine = Engine::new(global);
     let mut entries = Vec::new();
     for now in schedule(&active, args.step, start, end) {
@@ -185,16 +208,24 @@ pub async fn replay_scenario(
 /// A playbook's workloads in the scenario: its `names`, else every workload with data.
 fn targets(pb: &Playbook, source: &FileSource) -> Vec<TargetRef> {
     let present = source.workloads(&pb.id.namespace);
-    let has_detector_data = pb.detectors.iter().any(|d| {
-        source.has_detector(&d.name, &pb.id.namespace)
-    });
+    let has_detector_data = pb
+        .detectors
+        .iter()
+        .any(|d| source.has_detector(&d.name, &pb.id.namespace));
     if !has_detector_data {
         return Vec::new();
     }
-    let names = if pb.target.names.is_empty() { present } else { pb.target.names.clone() };
+    let names = if pb.target.names.is_empty() {
+        present
+    } else {
+        pb.target.names.clone()
+    };
     names
         .into_iter()
-        .map(|name| TargetRef { namespace: pb.id.namespace.clone(), name })
+        .map(|name| TargetRef {
+            namespace: pb.id.namespace.clone(),
+            name,
+        })
         .collect()
 }
 
@@ -203,7 +234,12 @@ fn step_of(pb: &Playbook, step: Option<crate::duration::Duration>) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX).max(1)
 }
 
-fn is_due(pb: &Playbook, step: Option<crate::duration::Duration>, start: Timestamp, now: Timestamp) -> bool {
+fn is_due(
+    pb: &Playbook,
+    step: Option<crate::duration::Duration>,
+    start: Timestamp,
+    now: Timestamp,
+) -> bool {
     (now.as_millisecond() - start.as_millisecond()) % step_of(pb, step) == 0
 }
 
@@ -218,12 +254,16 @@ fn schedule(
         .iter()
         .flat_map(|(pb, _)| {
             let s = step_of(pb, step);
-            (start.as_millisecond()..=end.as_millisecond()).step_by(usize::try_from(s).unwrap_or(usize::MAX))
+            (start.as_millisecond()..=end.as_millisecond())
+                .step_by(usize::try_from(s).unwrap_or(usize::MAX))
         })
         .collect();
     times.sort_unstable();
     times.dedup();
-    times.into_iter().filter_map(|ms| Timestamp::from_millisecond(ms).ok()).collect()
+    times
+        .into_iter()
+        .filter_map(|ms| Timestamp::from_millisecond(ms).ok())
+        .collect()
 }
 
 /// One query per detector, all workloads at once, as the live source does.
@@ -238,7 +278,12 @@ async fn gather(source: &impl MetricSource, pb: &Playbook, now: Timestamp) -> Ve
         let result = source
             .query(&q, now)
             .await
-            .map(|values| values.into_iter().map(|v| (v.workload, v.value)).collect::<HashMap<_, _>>())
+            .map(|values| {
+                values
+                    .into_iter()
+                    .map(|v| (v.workload, v.value))
+                    .collect::<HashMap<_, _>>()
+            })
             .map_err(Missing::from);
         results.push(result);
     }
@@ -254,13 +299,20 @@ fn current_rps(pb: &Playbook, results: &[DetectorResult], target: &TargetRef) ->
         .and_then(|(_, r)| r.as_ref().ok()?.get(&target.name).copied())
 }
 
-fn rendered(pb: &Playbook, action: &PlannedAction, current_rps: Option<f64>, now: Timestamp) -> Result<Vec<render::Request>, String> {
+fn rendered(
+    pb: &Playbook,
+    action: &PlannedAction,
+    current_rps: Option<f64>,
+    now: Timestamp,
+) -> Result<Vec<render::Request>, String> {
     let ctx = RenderContext {
         incident_id: &action.incident.0,
         target: &action.target,
         kind: pb.target.kind,
         match_labels: &pb.target.match_labels,
         current_rps,
+        current_replicas: None,
+        existing_destination_rule: None,
         now,
     };
     let result = match action.operation {

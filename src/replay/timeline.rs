@@ -53,12 +53,22 @@ pub struct Entry {
 
 impl From<Event> for Entry {
     fn from(event: Event) -> Self {
-        Entry { event, requests: None, slack: None, render_error: None }
+        Entry {
+            event,
+            requests: None,
+            slack: None,
+            render_error: None,
+        }
     }
 }
 
 impl Entry {
-    pub fn issued(event: Event, pb: &Playbook, action: &PlannedAction, rendered: Result<Vec<Request>, String>) -> Self {
+    pub fn issued(
+        event: Event,
+        pb: &Playbook,
+        action: &PlannedAction,
+        rendered: Result<Vec<Request>, String>,
+    ) -> Self {
         let mut entry = Entry::from(event);
         if let ActionKind::Notify { message } = &action.action.kind {
             entry.slack = pb.route_for(action.severity).map(|route| {
@@ -76,7 +86,10 @@ impl Entry {
                 if !route.quiet && !route.mentions.is_empty() {
                     text = format!("{} {text}", route.mentions.join(" "));
                 }
-                SlackPreview { channel: route.channel.clone(), text }
+                SlackPreview {
+                    channel: route.channel.clone(),
+                    text,
+                }
             });
             return entry;
         }
@@ -109,7 +122,12 @@ struct JsonLine<'a> {
 }
 
 /// Write one scenario's timeline.
-pub fn write(out: &mut dyn Write, format: Format, scenario: &str, entries: &[Entry]) -> std::io::Result<()> {
+pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    scenario: &str,
+    entries: &[Entry],
+) -> std::io::Result<()> {
     match format {
         Format::Json => {
             for entry in entries {
@@ -132,7 +150,13 @@ pub fn write(out: &mut dyn Write, format: Format, scenario: &str, entries: &[Ent
 fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
     let e = &entry.event;
     let what = match &e.kind {
-        EventKind::DetectorChanged { detector, from, to, value, threshold } => {
+        EventKind::DetectorChanged {
+            detector,
+            from,
+            to,
+            value,
+            threshold,
+        } => {
             let mut s = format!("detector {detector}: {from} -> {to}");
             if let Some(v) = value {
                 s.push_str(&format!(" (value {}", short(*v)));
@@ -144,13 +168,26 @@ fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
             s
         }
         EventKind::IncidentOpened { severity } => format!("INCIDENT OPENED at {severity}"),
-        EventKind::IncidentEscalated { from, to, cause } => format!("incident escalated {from} -> {to} ({cause:?})"),
-        EventKind::IncidentDeescalated { from, to } => format!("incident de-escalated {from} -> {to}"),
+        EventKind::IncidentEscalated { from, to, cause } => {
+            format!("incident escalated {from} -> {to} ({cause:?})")
+        }
+        EventKind::IncidentDeescalated { from, to } => {
+            format!("incident de-escalated {from} -> {to}")
+        }
         EventKind::IncidentMitigated => "incident mitigated".to_owned(),
         EventKind::IncidentResolved { duration_seconds } => {
-            format!("INCIDENT RESOLVED after {}", crate::duration::Duration::from_secs(duration_seconds.unsigned_abs()))
+            format!(
+                "INCIDENT RESOLVED after {}",
+                crate::duration::Duration::from_secs(duration_seconds.unsigned_abs())
+            )
         }
-        EventKind::ActionIssued { key, action, severity, operation, dry_run } => {
+        EventKind::ActionIssued {
+            key,
+            action,
+            severity,
+            operation,
+            dry_run,
+        } => {
             let op = match operation {
                 Operation::Apply => "apply",
                 Operation::Revert => "revert",
@@ -159,10 +196,18 @@ fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
             format!("action {action} {op} [{severity}]{mode} key={key}")
         }
         EventKind::ActionHeld { key, hold } => format!("action held: {key}: {hold}"),
-        EventKind::ActionFinished { outcome: StepState::Done { .. }, .. } => return Ok(()),
+        EventKind::ActionFinished {
+            outcome: StepState::Done { .. },
+            ..
+        } => return Ok(()),
         EventKind::ActionFinished { key, outcome, .. } => format!("action {key}: {outcome:?}"),
     };
-    writeln!(out, "{} {:<28} {what}", e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.target.to_string())?;
+    writeln!(
+        out,
+        "{} {:<28} {what}",
+        e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        e.target.to_string()
+    )?;
     if let Some(s) = &entry.slack {
         writeln!(out, "{:>24}slack {}: {}", "", s.channel, s.text)?;
     }
@@ -187,13 +232,33 @@ fn write_summary(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> 
         .collect();
     let actions = entries
         .iter()
-        .filter(|e| matches!(e.event.kind, EventKind::ActionIssued { operation: Operation::Apply, .. }))
+        .filter(|e| {
+            matches!(
+                e.event.kind,
+                EventKind::ActionIssued {
+                    operation: Operation::Apply,
+                    ..
+                }
+            )
+        })
         .count();
     let reverts = entries
         .iter()
-        .filter(|e| matches!(e.event.kind, EventKind::ActionIssued { operation: Operation::Revert, .. }))
+        .filter(|e| {
+            matches!(
+                e.event.kind,
+                EventKind::ActionIssued {
+                    operation: Operation::Revert,
+                    ..
+                }
+            )
+        })
         .count();
-    writeln!(out, "-- {} incident(s), {actions} action(s), {reverts} revert(s)", opened.len())
+    writeln!(
+        out,
+        "-- {} incident(s), {actions} action(s), {reverts} revert(s)",
+        opened.len()
+    )
 }
 
 fn short(v: f64) -> String {

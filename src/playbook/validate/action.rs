@@ -19,7 +19,10 @@ pub fn validate_all(
     for (sev, list) in actions.iter() {
         let base = severity_path("spec.actions", sev);
         if list.len() > MAX_ACTIONS_PER_SEVERITY {
-            p.push(base.clone(), format!("at most {MAX_ACTIONS_PER_SEVERITY} actions per severity"));
+            p.push(
+                base.clone(),
+                format!("at most {MAX_ACTIONS_PER_SEVERITY} actions per severity"),
+            );
         }
         let valid = list
             .iter()
@@ -55,13 +58,18 @@ fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -
     }
     let at = |field: &str| format!("{path}.{}.{field}", set[0]);
     let kind = if let Some(n) = &a.notify {
-        ActionKind::Notify { message: n.message.clone() }
+        ActionKind::Notify {
+            message: n.message.clone(),
+        }
     } else if let Some(d) = &a.diagnostics {
         if d.max_pods.is_some_and(|n| n == 0 || n > 20) {
             p.push(at("maxPods"), "must be between 1 and 20");
         }
         if d.max_log_bytes.is_some_and(|n| n == 0 || n > 512 * 1024) {
-            p.push(at("maxLogBytes"), "must be between 1 and 524288 (ConfigMaps hold at most 1 MiB)");
+            p.push(
+                at("maxLogBytes"),
+                "must be between 1 and 524288 (ConfigMaps hold at most 1 MiB)",
+            );
         }
         if let Some(e) = &d.exec
             && (e.command.is_empty() || e.command[0].trim().is_empty())
@@ -84,7 +92,10 @@ fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -
                 RateLimitValue::PercentOfCurrent(pct)
             }
             _ => {
-                p.push(format!("{path}.rateLimit"), "set exactly one of requestsPerSecond, percentOfCurrent");
+                p.push(
+                    format!("{path}.rateLimit"),
+                    "set exactly one of requestsPerSecond, percentOfCurrent",
+                );
                 RateLimitValue::RequestsPerSecond(1)
             }
         };
@@ -110,7 +121,10 @@ fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -
             p.push(at("consecutive5xxErrors"), "must be at least 1");
         }
         if c.host.as_deref().is_some_and(|h| !super::is_dns_label(h)) {
-            p.push(at("host"), "must be a Service name (DNS-1123 label) in the playbook's namespace");
+            p.push(
+                at("host"),
+                "must be a Service name (DNS-1123 label) in the playbook's namespace",
+            );
         }
         ActionKind::CircuitBreaker(c.clone())
     } else if a.rollback.is_some() {
@@ -143,10 +157,17 @@ fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -
         ActionKind::Restart
     };
     if a.keep && !kind.is_reversible() {
-        p.push(format!("{path}.keep"), format!("{} is never reverted; keep has no effect", kind.as_str()));
+        p.push(
+            format!("{path}.keep"),
+            format!("{} is never reverted; keep has no effect", kind.as_str()),
+        );
     }
     if matches!(kind, ActionKind::Rollback) && target.kind == WorkloadKind::Rollout {
         // Aborting a Rollout is fine; nothing more to check. Deployments need a previous revision, checked at apply time.
     }
-    Some(Action { kind, keep: a.keep, dry_run: a.dry_run })
+    Some(Action {
+        kind,
+        keep: a.keep,
+        dry_run: a.dry_run,
+    })
 }

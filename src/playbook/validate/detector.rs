@@ -21,10 +21,38 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 /// The SRE workbook's recommended pairs (table 5-8), mapped to severities.
 pub const DEFAULT_BURN_WINDOWS: [(Severity, BurnWindow); 4] = [
-    (Severity::Low, BurnWindow { long: Duration::from_secs(3 * 86_400), short: Duration::from_secs(6 * 3600), factor: 1.0 }),
-    (Severity::Medium, BurnWindow { long: Duration::from_secs(86_400), short: Duration::from_secs(2 * 3600), factor: 3.0 }),
-    (Severity::High, BurnWindow { long: Duration::from_secs(6 * 3600), short: Duration::from_secs(1800), factor: 6.0 }),
-    (Severity::Critical, BurnWindow { long: Duration::from_secs(3600), short: Duration::from_secs(300), factor: 14.4 }),
+    (
+        Severity::Low,
+        BurnWindow {
+            long: Duration::from_secs(3 * 86_400),
+            short: Duration::from_secs(6 * 3600),
+            factor: 1.0,
+        },
+    ),
+    (
+        Severity::Medium,
+        BurnWindow {
+            long: Duration::from_secs(86_400),
+            short: Duration::from_secs(2 * 3600),
+            factor: 3.0,
+        },
+    ),
+    (
+        Severity::High,
+        BurnWindow {
+            long: Duration::from_secs(6 * 3600),
+            short: Duration::from_secs(1800),
+            factor: 6.0,
+        },
+    ),
+    (
+        Severity::Critical,
+        BurnWindow {
+            long: Duration::from_secs(3600),
+            short: Duration::from_secs(300),
+            factor: 14.4,
+        },
+    ),
 ];
 
 pub fn validate_all(specs: &[DetectorSpec], interval: Duration, p: &mut Problems) -> Vec<Detector> {
@@ -32,7 +60,10 @@ pub fn validate_all(specs: &[DetectorSpec], interval: Duration, p: &mut Problems
         p.push("spec.detectors", "at least one detector is required");
     }
     if specs.len() > MAX_DETECTORS {
-        p.push("spec.detectors", format!("at most {MAX_DETECTORS} detectors"));
+        p.push(
+            "spec.detectors",
+            format!("at most {MAX_DETECTORS} detectors"),
+        );
     }
     let mut seen = HashSet::new();
     specs
@@ -41,16 +72,27 @@ pub fn validate_all(specs: &[DetectorSpec], interval: Duration, p: &mut Problems
         .filter_map(|(i, d)| {
             let path = format!("spec.detectors[{i}]");
             if !seen.insert(d.name.as_str()) {
-                p.push(format!("{path}.name"), format!("duplicate detector name {:?}", d.name));
+                p.push(
+                    format!("{path}.name"),
+                    format!("duplicate detector name {:?}", d.name),
+                );
             }
             validate_one(d, &path, interval, p)
         })
         .collect()
 }
 
-fn validate_one(d: &DetectorSpec, path: &str, interval: Duration, p: &mut Problems) -> Option<Detector> {
+fn validate_one(
+    d: &DetectorSpec,
+    path: &str,
+    interval: Duration,
+    p: &mut Problems,
+) -> Option<Detector> {
     if !is_dns_label(&d.name) {
-        p.push(format!("{path}.name"), format!("{:?} is not a DNS-1123 label", d.name));
+        p.push(
+            format!("{path}.name"),
+            format!("{:?} is not a DNS-1123 label", d.name),
+        );
     }
     let kind = kind(d, path, p)?;
     let default_comparison = match kind {
@@ -61,13 +103,19 @@ fn validate_one(d: &DetectorSpec, path: &str, interval: Duration, p: &mut Proble
     let thresholds = match &kind {
         DetectorKind::SloBurnRate { windows, .. } => {
             if d.thresholds.iter().next().is_some() {
-                p.push(format!("{path}.thresholds"), "not used by sloBurnRate: severities come from its windows");
+                p.push(
+                    format!("{path}.thresholds"),
+                    "not used by sloBurnRate: severities come from its windows",
+                );
             }
             if d.comparison == Some(Comparison::Below) {
                 p.push(format!("{path}.comparison"), "sloBurnRate fires above");
             }
             // The query returns the rank of the most severe firing pair.
-            windows.iter().map(|(s, _)| (*s, f64::from(s.rank()))).collect()
+            windows
+                .iter()
+                .map(|(s, _)| (*s, f64::from(s.rank())))
+                .collect()
         }
         _ => thresholds(d, comparison, path, p),
     };
@@ -87,10 +135,18 @@ fn validate_one(d: &DetectorSpec, path: &str, interval: Duration, p: &mut Proble
     })
 }
 
-fn thresholds(d: &DetectorSpec, comparison: Comparison, path: &str, p: &mut Problems) -> Vec<(Severity, f64)> {
+fn thresholds(
+    d: &DetectorSpec,
+    comparison: Comparison,
+    path: &str,
+    p: &mut Problems,
+) -> Vec<(Severity, f64)> {
     let list: Vec<(Severity, f64)> = d.thresholds.iter().map(|(s, v)| (s, *v)).collect();
     if list.is_empty() {
-        p.push(format!("{path}.thresholds"), "at least one of low, medium, high, critical is required");
+        p.push(
+            format!("{path}.thresholds"),
+            "at least one of low, medium, high, critical is required",
+        );
     }
     for (s, v) in &list {
         if !v.is_finite() {
@@ -141,7 +197,10 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
         p.push(path.to_owned(), reason);
         return None;
     }
-    let mut c = Checker { path: format!("{path}.{}", set[0]), p };
+    let mut c = Checker {
+        path: format!("{path}.{}", set[0]),
+        p,
+    };
     let kind = if let Some(s) = &d.cpu_saturation {
         DetectorKind::CpuSaturation {
             window: c.window("window", s.window, DEFAULT_WINDOW),
@@ -186,7 +245,10 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
         }
     } else if let Some(s) = &d.slo_burn_rate {
         if !(s.objective > 0.0 && s.objective < 1.0) {
-            c.push("objective", "must be between 0 and 1 (exclusive), e.g. 0.999");
+            c.push(
+                "objective",
+                "must be between 0 and 1 (exclusive), e.g. 0.999",
+            );
         }
         let windows = match &s.windows {
             None => DEFAULT_BURN_WINDOWS.to_vec(),
@@ -203,7 +265,14 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
                     if !(w.factor.is_finite() && w.factor > 0.0) {
                         c.push(&format!("{at}.factor"), "must be a positive number");
                     }
-                    (sev, BurnWindow { long: w.long, short: w.short, factor: w.factor })
+                    (
+                        sev,
+                        BurnWindow {
+                            long: w.long,
+                            short: w.short,
+                            factor: w.factor,
+                        },
+                    )
                 })
                 .collect(),
         };
@@ -228,7 +297,11 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
 }
 
 fn p_push(c: &mut Checker<'_>, field: &str, reason: &str) {
-    let path = if field.is_empty() { c.path.clone() } else { format!("{}.{field}", c.path) };
+    let path = if field.is_empty() {
+        c.path.clone()
+    } else {
+        format!("{}.{field}", c.path)
+    };
     c.p.push(path, reason.to_owned());
 }
 
@@ -254,7 +327,10 @@ impl Checker<'_> {
     fn metric(&mut self, field: &str, value: &Option<String>, default: &str) -> String {
         let m = value.clone().unwrap_or_else(|| default.to_owned());
         if !is_metric_name(&m) {
-            self.push(field, &format!("{m:?} is not a valid Prometheus metric name"));
+            self.push(
+                field,
+                &format!("{m:?} is not a valid Prometheus metric name"),
+            );
         }
         m
     }
@@ -262,7 +338,10 @@ impl Checker<'_> {
     fn label(&mut self, field: &str, value: &Option<String>, default: &str) -> String {
         let l = value.clone().unwrap_or_else(|| default.to_owned());
         if !is_label_name(&l) || l.contains(['-', '.']) {
-            self.push(field, &format!("{l:?} is not a valid Prometheus label name"));
+            self.push(
+                field,
+                &format!("{l:?} is not a valid Prometheus label name"),
+            );
         }
         l
     }
@@ -271,7 +350,10 @@ impl Checker<'_> {
         if let Some(m) = value
             && let Err(reason) = valid_matchers(m)
         {
-            self.push("matchers", &format!("not a list of label matchers: {reason}"));
+            self.push(
+                "matchers",
+                &format!("not a list of label matchers: {reason}"),
+            );
         }
         value.clone()
     }

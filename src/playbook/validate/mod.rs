@@ -36,7 +36,9 @@ pub fn validate(pb: &Playbook) -> Result<model::Playbook, Vec<Problem>> {
     } else if !is_dns_label(&name) {
         p.push(
             "metadata.name",
-            format!("{name:?} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"),
+            format!(
+                "{name:?} is not a DNS-1123 label (lowercase letters, digits, '-', at most 63)"
+            ),
         );
     }
     let namespace = pb
@@ -45,7 +47,10 @@ pub fn validate(pb: &Playbook) -> Result<model::Playbook, Vec<Problem>> {
         .clone()
         .unwrap_or_else(|| "default".to_owned());
     if !is_dns_label(&namespace) {
-        p.push("metadata.namespace", format!("{namespace:?} is not a DNS-1123 label"));
+        p.push(
+            "metadata.namespace",
+            format!("{namespace:?} is not a DNS-1123 label"),
+        );
     }
     let spec = &pb.spec;
     let target = validate_target(&spec.target, &mut p);
@@ -74,7 +79,11 @@ pub fn validate(pb: &Playbook) -> Result<model::Playbook, Vec<Problem>> {
 fn validate_target(t: &TargetSpec, p: &mut Problems) -> Target {
     let mut match_labels = BTreeMap::new();
     if let Some(sel) = &t.selector {
-        if sel.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+        if sel
+            .match_expressions
+            .as_ref()
+            .is_some_and(|e| !e.is_empty())
+        {
             // Traffic policies need plain labels to select pods; expressions cannot be rendered there.
             p.push(
                 "spec.target.selector.matchExpressions",
@@ -98,17 +107,26 @@ fn validate_target(t: &TargetSpec, p: &mut Problems) -> Target {
         );
     }
     if t.names.len() > MAX_TARGET_NAMES {
-        p.push("spec.target.names", format!("at most {MAX_TARGET_NAMES} names"));
+        p.push(
+            "spec.target.names",
+            format!("at most {MAX_TARGET_NAMES} names"),
+        );
     }
     for (i, n) in t.names.iter().enumerate() {
         if !is_dns_label(n) {
-            p.push(format!("spec.target.names[{i}]"), format!("{n:?} is not a DNS-1123 label"));
+            p.push(
+                format!("spec.target.names[{i}]"),
+                format!("{n:?} is not a DNS-1123 label"),
+            );
         }
     }
     if let Some(l) = &t.workload_label
         && !is_label_name(l)
     {
-        p.push("spec.target.workloadLabel", format!("{l:?} is not a valid label name"));
+        p.push(
+            "spec.target.workloadLabel",
+            format!("{l:?} is not a valid label name"),
+        );
     }
     Target {
         kind: t.kind,
@@ -118,14 +136,19 @@ fn validate_target(t: &TargetSpec, p: &mut Problems) -> Target {
     }
 }
 
-fn validate_notify(n: Option<&NotifySpec>, p: &mut Problems) -> PerSeverity<super::spec::SlackRoute> {
+fn validate_notify(
+    n: Option<&NotifySpec>,
+    p: &mut Problems,
+) -> PerSeverity<super::spec::SlackRoute> {
     let Some(n) = n else {
         return PerSeverity::default();
     };
     for (sev, route) in n.slack.iter() {
         let path = format!("spec.notify.slack.{sev}");
         let c = route.channel.as_str();
-        let looks_like_id = c.len() >= 9 && c.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit());
+        let looks_like_id = c.len() >= 9
+            && c.chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit());
         if !(c.starts_with('#') && c.len() > 1 || looks_like_id) {
             p.push(
                 format!("{path}.channel"),
@@ -133,7 +156,10 @@ fn validate_notify(n: Option<&NotifySpec>, p: &mut Problems) -> PerSeverity<supe
             );
         }
         if route.quiet && !route.mentions.is_empty() {
-            p.push(format!("{path}.mentions"), "a quiet route cannot mention anyone");
+            p.push(
+                format!("{path}.mentions"),
+                "a quiet route cannot mention anyone",
+            );
         }
     }
     n.slack.clone()

@@ -4,7 +4,8 @@
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -48,7 +49,8 @@ pub fn valid_matchers(s: &str) -> Result<(), String> {
             .find(|op| rest.starts_with(op))
             .ok_or_else(|| format!("expected =, !=, =~ or !~ after {name:?}"))?;
         rest = rest[op.len()..].trim_start();
-        rest = skip_string(rest).ok_or_else(|| format!("expected a double-quoted value after {name}{op}"))?;
+        rest = skip_string(rest)
+            .ok_or_else(|| format!("expected a double-quoted value after {name}{op}"))?;
         rest = rest.trim_start();
         if rest.is_empty() {
             return Ok(());
@@ -84,7 +86,12 @@ mod tests {
 
     #[test]
     fn matchers_accept_promql_label_matchers_only() {
-        for ok in [r#"container="app""#, r#"a="x", b!~"y.*""#, r#"route!="/h\"z""#, r#"a="1","#] {
+        for ok in [
+            r#"container="app""#,
+            r#"a="x", b!~"y.*""#,
+            r#"route!="/h\"z""#,
+            r#"a="1","#,
+        ] {
             assert!(valid_matchers(ok).is_ok(), "{ok}");
         }
         for bad in [
