@@ -219,8 +219,17 @@ fn type_meta_problems(doc: &str) -> Vec<Problem> {
 }
 
 /// serde-saphyr renders a source snippet under the message; the first line is the reason.
+/// Its own `error: line L column C:` prefix repeats what the problem already says.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_owned()
+    let line = message.lines().next().unwrap_or(message).trim();
+    let line = line.strip_prefix("error:").map_or(line, str::trim_start);
+    match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, reason)) => reason.to_owned(),
+        None => line.to_owned(),
+    }
 }
 
 fn ignored_path(path: &serde_ignored::Path<'_>) -> String {

@@ -103,7 +103,8 @@ pub fn run(args: &ReplayArgs, stdout: &mut impl Write) -> Result<(), ReplayError
     Ok(())
 }
 
-fn load_playbooks(path: Option<&Path>) -> Result<Vec<Playbook>, ReplayError> {
+/// The playbooks under `path`, or the embedded ones; any problem fails the whole set.
+pub fn load_playbooks(path: Option<&Path>) -> Result<Vec<Playbook>, ReplayError> {
     let (playbooks, problems) = match path {
         Some(p) => {
             let report = load_path(p);
