@@ -35,28 +35,21 @@ pub fn validate_all(
 }
 
 fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -> Option<Action> {
-    let set: Vec<&str> = [
-        ("notify", a.notify.is_some()),
-        ("diagnostics", a.diagnostics.is_some()),
-        ("rateLimit", a.rate_limit.is_some()),
-        ("circuitBreaker", a.circuit_breaker.is_some()),
-        ("rollback", a.rollback.is_some()),
-        ("scale", a.scale.is_some()),
-        ("restart", a.restart.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(n, on)| on.then_some(n))
-    .collect();
-    if set.len() != 1 {
-        let reason = if set.is_empty() {
-            "set exactly one of notify, diagnostics, rateLimit, circuitBreaker, rollback, scale, restart".to_owned()
-        } else {
-            format!("set exactly one action kind, found {}", set.join(", "))
-        };
-        p.push(path.to_owned(), reason);
-        return None;
-    }
-    let at = |field: &str| format!("{path}.{}.{field}", set[0]);
+    let kind_field = super::exactly_one(
+        path,
+        "action kind",
+        &[
+            ("notify", a.notify.is_some()),
+            ("diagnostics", a.diagnostics.is_some()),
+            ("rateLimit", a.rate_limit.is_some()),
+            ("circuitBreaker", a.circuit_breaker.is_some()),
+            ("rollback", a.rollback.is_some()),
+            ("scale", a.scale.is_some()),
+            ("restart", a.restart.is_some()),
+        ],
+        p,
+    )?;
+    let at = |field: &str| format!("{path}.{kind_field}.{field}");
     let kind = if let Some(n) = &a.notify {
         ActionKind::Notify {
             message: n.message.clone(),

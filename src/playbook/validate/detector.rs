@@ -175,30 +175,23 @@ fn thresholds(
 
 /// Resolve the one kind field that is set, with defaults.
 fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> {
-    let set: Vec<&str> = [
-        ("cpuSaturation", d.cpu_saturation.is_some()),
-        ("memoryPressure", d.memory_pressure.is_some()),
-        ("memoryLeak", d.memory_leak.is_some()),
-        ("latency", d.latency.is_some()),
-        ("errorRate", d.error_rate.is_some()),
-        ("requestRate", d.request_rate.is_some()),
-        ("sloBurnRate", d.slo_burn_rate.is_some()),
-        ("promql", d.promql.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(n, on)| on.then_some(n))
-    .collect();
-    if set.len() != 1 {
-        let reason = if set.is_empty() {
-            "set exactly one of cpuSaturation, memoryPressure, memoryLeak, latency, errorRate, requestRate, sloBurnRate, promql".to_owned()
-        } else {
-            format!("set exactly one detector kind, found {}", set.join(", "))
-        };
-        p.push(path.to_owned(), reason);
-        return None;
-    }
+    let kind_field = super::exactly_one(
+        path,
+        "detector kind",
+        &[
+            ("cpuSaturation", d.cpu_saturation.is_some()),
+            ("memoryPressure", d.memory_pressure.is_some()),
+            ("memoryLeak", d.memory_leak.is_some()),
+            ("latency", d.latency.is_some()),
+            ("errorRate", d.error_rate.is_some()),
+            ("requestRate", d.request_rate.is_some()),
+            ("sloBurnRate", d.slo_burn_rate.is_some()),
+            ("promql", d.promql.is_some()),
+        ],
+        p,
+    )?;
     let mut c = Checker {
-        path: format!("{path}.{}", set[0]),
+        path: format!("{path}.{kind_field}"),
         p,
     };
     let kind = if let Some(s) = &d.cpu_saturation {

@@ -193,6 +193,39 @@ fn validate_guardrails(spec: &super::spec::PlaybookSpec, p: &mut Problems) -> Gu
     }
 }
 
+/// The one field of a one-of group that is set (Kubernetes' "exactly one of"
+/// idiom); otherwise a problem at `path` naming the choices or the conflict.
+pub(crate) fn exactly_one<'a>(
+    path: &str,
+    what: &str,
+    fields: &[(&'a str, bool)],
+    p: &mut Problems,
+) -> Option<&'a str> {
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    match set.as_slice() {
+        [one] => Some(one),
+        [] => {
+            let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+            p.push(
+                path.to_owned(),
+                format!("set exactly one of {}", names.join(", ")),
+            );
+            None
+        }
+        many => {
+            p.push(
+                path.to_owned(),
+                format!("set exactly one {what}, found {}", many.join(", ")),
+            );
+            None
+        }
+    }
+}
+
 /// Severities in the order they are checked, for building per-severity paths.
 pub(crate) fn severity_path(base: &str, s: Severity) -> String {
     format!("{base}.{s}")
