@@ -87,6 +87,7 @@ fn main() {
     });
     let start = jiff::Timestamp::from_second(1_767_225_600).expect("valid time");
 
+    let rss_before = peak_rss_kib();
     let mut build = Vec::with_capacity(CYCLES);
     let mut eval = Vec::with_capacity(CYCLES);
     let (mut events, mut actions) = (0usize, 0usize);
@@ -125,7 +126,11 @@ fn main() {
     );
     println!("  events {events}, actions {actions}");
     match peak_rss_kib() {
-        Some(kib) => println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0),
+        Some(kib) => println!(
+            "  peak RSS {:.1} MiB (process before the first cycle: {:.1} MiB)",
+            kib as f64 / 1024.0,
+            rss_before.unwrap_or(0) as f64 / 1024.0
+        ),
         None => println!("  peak RSS unavailable (no /proc)"),
     }
     let ok = ms(p99) < 50.0 && peak_rss_kib().is_none_or(|k| k < 64 * 1024);

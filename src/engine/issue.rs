@@ -175,7 +175,7 @@ impl Engine {
             incident: Some(inc.id.clone()),
             kind,
         };
-        for inc in [state.incident.as_mut(), state.resolved.as_mut()]
+        for inc in [state.incident.as_deref_mut(), state.resolved.as_deref_mut()]
             .into_iter()
             .flatten()
         {

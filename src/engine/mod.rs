@@ -32,9 +32,10 @@ pub struct Evaluation {
 #[derive(Debug, Default)]
 struct TargetState {
     detectors: Vec<DetectorState>,
-    incident: Option<Incident>,
+    // Boxed: most targets have no incident, and the map of 10k+ states stays small.
+    incident: Option<Box<Incident>>,
     /// A resolved incident whose reverts are not all finished.
-    resolved: Option<Incident>,
+    resolved: Option<Box<Incident>>,
     cooldown_until: Option<Timestamp>,
 }
 
@@ -63,7 +64,7 @@ impl Engine {
         self.states
             .values()
             .flat_map(|m| m.values())
-            .filter_map(|t| t.incident.as_ref())
+            .filter_map(|t| t.incident.as_deref())
     }
 
     /// Evaluate one playbook at `now`. `results` is aligned with `pb.detectors`.
@@ -147,7 +148,7 @@ fn observe(
                     .flatten(),
                 threshold: shown.and_then(|s| d.threshold(s)),
             };
-            events.push(ctx.event(state.incident.as_ref(), kind));
+            events.push(ctx.event(state.incident.as_deref(), kind));
         }
     }
 }
@@ -167,7 +168,7 @@ fn decide(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
             let mut inc = Incident::open(&ctx.pb.id, ctx.target, s, ctx.now);
             inc.plan_up_to(s, &ctx.pb.actions);
             events.push(ctx.event(Some(&inc), EventKind::IncidentOpened { severity: s }));
-            state.incident = Some(inc);
+            state.incident = Some(Box::new(inc));
         }
         return;
     };

@@ -2,17 +2,13 @@
 
 use super::{MAX_ACTIONS_PER_SEVERITY, Problems, severity_path};
 use crate::playbook::action::ActionSpec;
-use crate::playbook::model::{
-    Action, ActionKind, RateLimit, RateLimitValue, Scale, ScaleTo, Target,
-};
-use crate::playbook::spec::WorkloadKind;
+use crate::playbook::model::{Action, ActionKind, RateLimit, RateLimitValue, Scale, ScaleTo};
 use crate::severity::PerSeverity;
 
 const DEFAULT_MAX_REPLICAS: u32 = 50;
 
 pub fn validate_all(
     actions: &PerSeverity<Vec<ActionSpec>>,
-    target: &Target,
     p: &mut Problems,
 ) -> PerSeverity<Vec<Action>> {
     let mut out = PerSeverity::default();
@@ -27,14 +23,14 @@ pub fn validate_all(
         let valid = list
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| validate_one(a, &format!("{base}[{i}]"), target, p))
+            .filter_map(|(i, a)| validate_one(a, &format!("{base}[{i}]"), p))
             .collect();
         out.set(sev, valid);
     }
     out
 }
 
-fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -> Option<Action> {
+fn validate_one(a: &ActionSpec, path: &str, p: &mut Problems) -> Option<Action> {
     let kind_field = super::exactly_one(
         path,
         "action kind",
@@ -154,9 +150,6 @@ fn validate_one(a: &ActionSpec, path: &str, target: &Target, p: &mut Problems) -
             format!("{path}.keep"),
             format!("{} is never reverted; keep has no effect", kind.as_str()),
         );
-    }
-    if matches!(kind, ActionKind::Rollback) && target.kind == WorkloadKind::Rollout {
-        // Aborting a Rollout is fine; nothing more to check. Deployments need a previous revision, checked at apply time.
     }
     Some(Action {
         kind,

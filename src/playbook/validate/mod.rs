@@ -59,7 +59,7 @@ pub fn validate(pb: &Playbook) -> Result<model::Playbook, Vec<Problem>> {
         p.push("spec.interval", "must be at least 1s");
     }
     let detectors = detector::validate_all(&spec.detectors, interval, &mut p);
-    let actions = action::validate_all(&spec.actions, &target, &mut p);
+    let actions = action::validate_all(&spec.actions, &mut p);
     let notify = validate_notify(spec.notify.as_ref(), &mut p);
     let guardrails = validate_guardrails(spec, &mut p);
     if !p.is_empty() {
