@@ -143,9 +143,10 @@ fn observe(
                 detector: d.name.clone(),
                 from,
                 to,
-                value: matches!(obs, Observation::Value(_))
-                    .then(|| ds.last_value())
-                    .flatten(),
+                value: match obs {
+                    Observation::Value(v) => Some(v),
+                    Observation::Missing(_) => None,
+                },
                 threshold: shown.and_then(|s| d.threshold(s)),
             };
             events.push(ctx.event(state.incident.as_deref(), kind));

@@ -208,16 +208,16 @@ pub async fn replay_scenario(
 
 /// A playbook's workloads in the scenario: its `names`, else every workload with data.
 fn targets(pb: &Playbook, source: &FileSource) -> Vec<TargetRef> {
-    let present = source.workloads(&pb.id.namespace);
-    let has_detector_data = pb
+    let ns = &pb.id.namespace;
+    if !pb
         .detectors
         .iter()
-        .any(|d| source.has_detector(&d.name, &pb.id.namespace));
-    if !has_detector_data {
+        .any(|d| source.has_detector(&d.name, ns))
+    {
         return Vec::new();
     }
     let names = if pb.target.names.is_empty() {
-        present
+        source.workloads(ns)
     } else {
         pb.target.names.clone()
     };

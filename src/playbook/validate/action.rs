@@ -1,6 +1,6 @@
 //! Action validation: exactly one kind per step, sane bounds, resolved defaults.
 
-use super::{MAX_ACTIONS_PER_SEVERITY, Problems, severity_path};
+use super::{MAX_ACTIONS_PER_SEVERITY, Problems};
 use crate::playbook::action::ActionSpec;
 use crate::playbook::model::{Action, ActionKind, RateLimit, RateLimitValue, Scale, ScaleTo};
 use crate::severity::PerSeverity;
@@ -13,7 +13,7 @@ pub fn validate_all(
 ) -> PerSeverity<Vec<Action>> {
     let mut out = PerSeverity::default();
     for (sev, list) in actions.iter() {
-        let base = severity_path("spec.actions", sev);
+        let base = format!("spec.actions.{sev}");
         if list.len() > MAX_ACTIONS_PER_SEVERITY {
             p.push(
                 base.clone(),

@@ -199,20 +199,20 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
             window: c.window("window", s.window, DEFAULT_WINDOW),
             usage_metric: c.metric("usageMetric", &s.usage_metric, CPU_USAGE),
             limit_metric: c.metric("limitMetric", &s.limit_metric, LIMITS),
-            matchers: c.matchers(&s.matchers),
+            matchers: c.matchers("matchers", &s.matchers),
         }
     } else if let Some(s) = &d.memory_pressure {
         DetectorKind::MemoryPressure {
             usage_metric: c.metric("usageMetric", &s.usage_metric, MEMORY_USAGE),
             limit_metric: c.metric("limitMetric", &s.limit_metric, LIMITS),
-            matchers: c.matchers(&s.matchers),
+            matchers: c.matchers("matchers", &s.matchers),
         }
     } else if let Some(s) = &d.memory_leak {
         DetectorKind::MemoryLeak {
             window: c.window("window", s.window, LEAK_WINDOW),
             usage_metric: c.metric("usageMetric", &s.usage_metric, MEMORY_USAGE),
             limit_metric: c.metric("limitMetric", &s.limit_metric, LIMITS),
-            matchers: c.matchers(&s.matchers),
+            matchers: c.matchers("matchers", &s.matchers),
         }
     } else if let Some(s) = &d.latency {
         let quantile = s.quantile.unwrap_or(0.99);
@@ -223,7 +223,7 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
             quantile,
             window: c.window("window", s.window, DEFAULT_WINDOW),
             metric: c.metric("metric", &s.metric, HISTOGRAM),
-            matchers: c.matchers(&s.matchers),
+            matchers: c.matchers("matchers", &s.matchers),
         }
     } else if let Some(s) = &d.error_rate {
         DetectorKind::ErrorRate {
@@ -234,7 +234,7 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
         DetectorKind::RequestRate {
             window: c.window("window", s.window, DEFAULT_WINDOW),
             metric: c.metric("metric", &s.metric, REQUESTS),
-            matchers: c.matchers(&s.matchers),
+            matchers: c.matchers("matchers", &s.matchers),
         }
     } else if let Some(s) = &d.slo_burn_rate {
         if !(s.objective > 0.0 && s.objective < 1.0) {
@@ -280,22 +280,13 @@ fn kind(d: &DetectorSpec, path: &str, p: &mut Problems) -> Option<DetectorKind> 
     } else {
         let query = d.promql.clone().unwrap_or_default();
         if query.trim().is_empty() {
-            p_push(&mut c, "", "must not be empty");
+            c.push("", "must not be empty");
         } else if query.len() > MAX_QUERY_BYTES {
-            p_push(&mut c, "", &format!("at most {MAX_QUERY_BYTES} bytes"));
+            c.push("", &format!("at most {MAX_QUERY_BYTES} bytes"));
         }
         DetectorKind::PromQl { query }
     };
     Some(kind)
-}
-
-fn p_push(c: &mut Checker<'_>, field: &str, reason: &str) {
-    let path = if field.is_empty() {
-        c.path.clone()
-    } else {
-        format!("{}.{field}", c.path)
-    };
-    c.p.push(path, reason.to_owned());
 }
 
 /// Field checks under one detector kind's path.
@@ -305,8 +296,14 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A problem at `field` under this kind's path (`""`: the kind itself).
     fn push(&mut self, field: &str, reason: &str) {
-        p_push(self, field, reason);
+        let path = if field.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}.{field}", self.path)
+        };
+        self.p.push(path, reason.to_owned());
     }
 
     fn window(&mut self, field: &str, value: Option<Duration>, default: Duration) -> Duration {
@@ -339,14 +336,11 @@ impl Checker<'_> {
         l
     }
 
-    fn matchers(&mut self, value: &Option<String>) -> Option<String> {
+    fn matchers(&mut self, field: &str, value: &Option<String>) -> Option<String> {
         if let Some(m) = value
             && let Err(reason) = valid_matchers(m)
         {
-            self.push(
-                "matchers",
-                &format!("not a list of label matchers: {reason}"),
-            );
+            self.push(field, &format!("not a list of label matchers: {reason}"));
         }
         value.clone()
     }
@@ -361,13 +355,7 @@ impl Checker<'_> {
             metric: self.metric("requests.metric", &r.metric, REQUESTS),
             status_label: self.label("requests.statusLabel", &r.status_label, STATUS_LABEL),
             error_status,
-            matchers: {
-                let saved = std::mem::take(&mut self.path);
-                self.path = format!("{saved}.requests");
-                let m = self.matchers(&r.matchers);
-                self.path = saved;
-                m
-            },
+            matchers: self.matchers("requests.matchers", &r.matchers),
         }
     }
 }

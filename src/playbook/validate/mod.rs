@@ -11,7 +11,7 @@ use super::model::{self, Budget, Guardrails, PlaybookId, Target};
 use super::problem::{Problem, Problems};
 use super::spec::{NotifySpec, Playbook, TargetSpec};
 use crate::duration::Duration;
-use crate::severity::{PerSeverity, Severity};
+use crate::severity::PerSeverity;
 
 pub use names::{is_dns_label, is_label_name, is_metric_name, valid_matchers};
 
@@ -224,9 +224,4 @@ pub(crate) fn exactly_one<'a>(
             None
         }
     }
-}
-
-/// Severities in the order they are checked, for building per-severity paths.
-pub(crate) fn severity_path(base: &str, s: Severity) -> String {
-    format!("{base}.{s}")
 }
