@@ -7,26 +7,55 @@ use serde::Serialize;
 use crate::playbook::model::Detector;
 use crate::severity::Severity;
 
-/// Why a detector has no value for a target.
+/// Why a detector has no value for a target. Each reason is its own state so that
+/// the status, logs and metrics can say exactly what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", content = "detail", rename_all = "camelCase")]
 pub enum Missing {
-    /// The metric source could not be reached.
+    /// The metric source could not be reached (connection refused, DNS, TLS).
     Unreachable(String),
-    /// The source answered with an error (bad PromQL, HTTP status, timeout).
+    /// The source did not answer within the query timeout.
+    Timeout(String),
+    /// The source answered with an HTTP error and no API error body (e.g. a proxy's 502).
+    HttpStatus { status: u16, message: String },
+    /// The source rejected or failed the query (bad PromQL, execution error).
     QueryFailed(String),
-    /// The query succeeded but returned no (fresh) series for this workload.
+    /// The query succeeded but returned no series at all.
+    EmptyResult,
+    /// The query returned series, none for this workload, and it never had one.
     NoSeries,
+    /// This workload had a series before and has none now (stale: its scrape stopped).
+    Stale,
     /// The value is NaN, e.g. a ratio over zero requests.
     NotANumber,
+}
+
+impl Missing {
+    /// Short, stable label for metrics and status reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Missing::Unreachable(_) => "unreachable",
+            Missing::Timeout(_) => "timeout",
+            Missing::HttpStatus { .. } => "http_status",
+            Missing::QueryFailed(_) => "query_failed",
+            Missing::EmptyResult => "empty_result",
+            Missing::NoSeries => "no_series",
+            Missing::Stale => "stale",
+            Missing::NotANumber => "nan",
+        }
+    }
 }
 
 impl std::fmt::Display for Missing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Missing::Unreachable(e) => write!(f, "source unreachable: {e}"),
+            Missing::Timeout(e) => write!(f, "query timed out: {e}"),
+            Missing::HttpStatus { status, message } => write!(f, "HTTP {status}: {message}"),
             Missing::QueryFailed(e) => write!(f, "query failed: {e}"),
-            Missing::NoSeries => f.write_str("no series"),
+            Missing::EmptyResult => f.write_str("query returned no series"),
+            Missing::NoSeries => f.write_str("no series for this workload"),
+            Missing::Stale => f.write_str("series went stale"),
             Missing::NotANumber => f.write_str("value is NaN"),
         }
     }

@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod file_source;
 pub mod openmetrics;
+pub mod prometheus;
 pub mod source;
 
 pub use eval::{DetectorState, Level, Missing, Observation};

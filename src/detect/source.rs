@@ -25,6 +25,10 @@ pub struct WorkloadValue {
 pub enum SourceError {
     #[error("unreachable: {0}")]
     Unreachable(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("HTTP {status}: {message}")]
+    Http { status: u16, message: String },
     #[error("query failed: {0}")]
     Query(String),
 }
@@ -43,6 +47,8 @@ impl From<SourceError> for super::Missing {
     fn from(e: SourceError) -> Self {
         match e {
             SourceError::Unreachable(m) => super::Missing::Unreachable(m),
+            SourceError::Timeout(m) => super::Missing::Timeout(m),
+            SourceError::Http { status, message } => super::Missing::HttpStatus { status, message },
             SourceError::Query(m) => super::Missing::QueryFailed(m),
         }
     }

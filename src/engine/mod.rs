@@ -127,6 +127,8 @@ fn observe(
             Ok(values) => match values.get(&ctx.target.name) {
                 Some(v) if v.is_nan() => Observation::Missing(Missing::NotANumber),
                 Some(v) => Observation::Value(*v),
+                None if values.is_empty() => Observation::Missing(Missing::EmptyResult),
+                None if ds.last_value().is_some() => Observation::Missing(Missing::Stale),
                 None => Observation::Missing(Missing::NoSeries),
             },
             Err(m) => Observation::Missing(m.clone()),

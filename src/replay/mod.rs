@@ -1,27 +1,17 @@
 //! `firebreak replay`: a recorded scenario through the engine, in dry-run, printed
 //! as a timeline with the exact requests each action would send.
 
-mod embedded;
-mod timeline;
-
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use jiff::Timestamp;
-
-use crate::act::render::{self, RenderContext};
 use crate::detect::file_source::FileSource;
-use crate::detect::{DetectorQuery, MetricSource, Missing};
-use crate::engine::{DetectorResult, Engine};
-use crate::incident::{GlobalGuardrails, Operation, PlannedAction};
-use crate::playbook::load::{load_path, parse_documents};
-use crate::playbook::model::{DetectorKind, Playbook};
-use crate::playbook::problem::Problem;
-use crate::playbook::{TargetRef, promql};
+use crate::embedded;
+use crate::incident::GlobalGuardrails;
+use crate::playbook::model::Playbook;
+use crate::runner::{self, Discovered, DryRun, PlaybookError, QueryMode, schedule, timeline};
 
-pub use embedded::{PLAYBOOKS, SCENARIOS};
-pub use timeline::{Entry, Format};
+pub use crate::embedded::{PLAYBOOKS, SCENARIOS};
+pub use crate::runner::{Entry, Format, load_playbooks};
 
 /// Arguments of `firebreak replay`.
 #[derive(clap::Args, Debug, Clone)]
@@ -49,8 +39,8 @@ pub struct ReplayArgs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("invalid playbooks:\n{}", list(.0))]
-    Playbooks(Vec<Problem>),
+    #[error(transparent)]
+    Playbooks(#[from] PlaybookError),
     #[error("cannot read scenario {path}: {source}")]
     ReadScenario {
         path: String,
@@ -67,14 +57,6 @@ pub enum ReplayError {
     NoPlaybook(String),
     #[error("writing the timeline: {0}")]
     Write(#[from] std::io::Error),
-}
-
-fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Run the replay and write the timeline to `--out` or `stdout`.
@@ -101,37 +83,6 @@ pub fn run(args: &ReplayArgs, stdout: &mut impl Write) -> Result<(), ReplayError
     }
     out.flush()?;
     Ok(())
-}
-
-/// The playbooks under `path`, or the embedded ones; any problem fails the whole set.
-pub fn load_playbooks(path: Option<&Path>) -> Result<Vec<Playbook>, ReplayError> {
-    let (playbooks, problems) = match path {
-        Some(p) => {
-            let report = load_path(p);
-            (
-                report.playbooks.into_iter().map(|(_, pb)| pb).collect(),
-                report.problems,
-            )
-        }
-        None => {
-            let mut ok = Vec::new();
-            let mut bad = Vec::new();
-            for (file, text) in PLAYBOOKS {
-                for r in parse_documents(text, Some(Path::new(file))) {
-                    match r {
-                        Ok(pb) => ok.push(pb),
-                        Err(p) => bad.extend(p),
-                    }
-                }
-            }
-            (ok, bad)
-        }
-    };
-    if problems.is_empty() {
-        Ok(playbooks)
-    } else {
-        Err(ReplayError::Playbooks(problems))
-    }
 }
 
 fn read_scenario(name: &str) -> Result<(String, String), ReplayError> {
@@ -162,163 +113,39 @@ pub async fn replay_scenario(
     let (start, end) = source
         .span()
         .ok_or_else(|| ReplayError::EmptyScenario(name.to_owned()))?;
-    let active: Vec<(&Playbook, Vec<TargetRef>)> = playbooks
+    // Every workload with data in the scenario is a target from the start.
+    let mut discovered = Discovered::default();
+    let active: Vec<&Playbook> = playbooks
         .iter()
-        .filter_map(|pb| {
-            let targets = targets(pb, &source);
-            (!targets.is_empty()).then_some((pb, targets))
+        .filter(|pb| {
+            let ns = &pb.id.namespace;
+            let has_data = pb
+                .detectors
+                .iter()
+                .any(|d| source.has_detector(&d.name, ns));
+            if has_data {
+                discovered.add(pb, source.workloads(ns));
+            }
+            has_data
         })
         .collect();
     if active.is_empty() {
         return Err(ReplayError::NoPlaybook(name.to_owned()));
     }
     let global = GlobalGuardrails {
-        dry_run: true,
         kill_switch: args.kill_switch,
         ..Default::default()
     };
-    let mut engine = Engine::new(global);
+    let mut dry = DryRun::new(global);
     let mut entries = Vec::new();
-    for now in schedule(&active, args.step, start, end) {
-        for (pb, targets) in &active {
-            if !is_due(pb, args.step, start, now) {
+    for now in schedule::times(active.iter().copied(), args.step, start, end) {
+        for pb in &active {
+            if !schedule::is_due(pb, args.step, start, now) {
                 continue;
             }
-            let results = gather(&source, pb, now).await;
-            let eval = engine.evaluate(pb, targets, &results, now);
-            for event in eval.events {
-                let action = eval.actions.iter().find(|a| event.is_issue_of(&a.key));
-                entries.push(match action {
-                    Some(a) => {
-                        let rps = current_rps(pb, &results, &a.target);
-                        Entry::issued(event, pb, a, rendered(pb, a, rps, now))
-                    }
-                    None => Entry::from(event),
-                });
-            }
-            // Dry-run: every issued action is recorded as done at once.
-            for action in &eval.actions {
-                let outcome = engine.record_outcome(action, Ok(()), now);
-                entries.extend(outcome.into_iter().map(Entry::from));
-            }
+            let results = runner::gather(&source, pb, QueryMode::Recorded, now).await;
+            entries.extend(dry.cycle(pb, &discovered.targets(pb), &results, now));
         }
     }
     Ok(entries)
-}
-
-/// A playbook's workloads in the scenario: its `names`, else every workload with data.
-fn targets(pb: &Playbook, source: &FileSource) -> Vec<TargetRef> {
-    let ns = &pb.id.namespace;
-    if !pb
-        .detectors
-        .iter()
-        .any(|d| source.has_detector(&d.name, ns))
-    {
-        return Vec::new();
-    }
-    let names = if pb.target.names.is_empty() {
-        source.workloads(ns)
-    } else {
-        pb.target.names.clone()
-    };
-    names
-        .into_iter()
-        .map(|name| TargetRef {
-            namespace: pb.id.namespace.clone(),
-            name,
-        })
-        .collect()
-}
-
-fn step_of(pb: &Playbook, step: Option<crate::duration::Duration>) -> i64 {
-    let ms = step.unwrap_or(pb.interval).as_std().as_millis();
-    i64::try_from(ms).unwrap_or(i64::MAX).max(1)
-}
-
-fn is_due(
-    pb: &Playbook,
-    step: Option<crate::duration::Duration>,
-    start: Timestamp,
-    now: Timestamp,
-) -> bool {
-    (now.as_millisecond() - start.as_millisecond()) % step_of(pb, step) == 0
-}
-
-/// Every evaluation time of any active playbook, aligned to the scenario start.
-fn schedule(
-    active: &[(&Playbook, Vec<TargetRef>)],
-    step: Option<crate::duration::Duration>,
-    start: Timestamp,
-    end: Timestamp,
-) -> Vec<Timestamp> {
-    let mut times: Vec<i64> = active
-        .iter()
-        .flat_map(|(pb, _)| {
-            let s = step_of(pb, step);
-            (start.as_millisecond()..=end.as_millisecond())
-                .step_by(usize::try_from(s).unwrap_or(usize::MAX))
-        })
-        .collect();
-    times.sort_unstable();
-    times.dedup();
-    times
-        .into_iter()
-        .filter_map(|ms| Timestamp::from_millisecond(ms).ok())
-        .collect()
-}
-
-/// One query per detector, all workloads at once, as the live source does.
-async fn gather(source: &impl MetricSource, pb: &Playbook, now: Timestamp) -> Vec<DetectorResult> {
-    let mut results = Vec::with_capacity(pb.detectors.len());
-    for d in &pb.detectors {
-        let q = DetectorQuery {
-            playbook: pb.id.clone(),
-            detector: d.name.clone(),
-            promql: promql::render(d, &pb.target, &pb.id.namespace),
-        };
-        let result = source
-            .query(&q, now)
-            .await
-            .map(|values| {
-                values
-                    .into_iter()
-                    .map(|v| (v.workload, v.value))
-                    .collect::<HashMap<_, _>>()
-            })
-            .map_err(Missing::from);
-        results.push(result);
-    }
-    results
-}
-
-/// The target's request rate from a `requestRate` detector, for relative rate limits.
-fn current_rps(pb: &Playbook, results: &[DetectorResult], target: &TargetRef) -> Option<f64> {
-    pb.detectors
-        .iter()
-        .zip(results)
-        .find(|(d, _)| matches!(d.kind, DetectorKind::RequestRate { .. }))
-        .and_then(|(_, r)| r.as_ref().ok()?.get(&target.name).copied())
-}
-
-fn rendered(
-    pb: &Playbook,
-    action: &PlannedAction,
-    current_rps: Option<f64>,
-    now: Timestamp,
-) -> Result<Vec<render::Request>, String> {
-    let ctx = RenderContext {
-        incident_id: &action.incident.0,
-        target: &action.target,
-        kind: pb.target.kind,
-        match_labels: &pb.target.match_labels,
-        current_rps,
-        current_replicas: None,
-        existing_destination_rule: None,
-        now,
-    };
-    let result = match action.operation {
-        Operation::Apply => render::render_apply(&action.action.kind, &ctx),
-        Operation::Revert => render::render_revert(&action.action.kind, &ctx),
-    };
-    result.map_err(|e| e.to_string())
 }

@@ -1,0 +1,75 @@
+//! The queries a playbook runs each cycle: one per detector, for all its workloads.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use crate::detect::{DetectorQuery, MetricSource, Missing};
+use crate::engine::DetectorResult;
+use crate::playbook::model::{Detector, Playbook};
+use crate::playbook::promql;
+
+/// What a detector's query asks the source for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryMode {
+    /// Each detector's own PromQL over the raw metrics (cAdvisor, kube-state-metrics, …).
+    #[default]
+    Detector,
+    /// The detector values already recorded as `firebreak_signal{detector, namespace,
+    /// workload}`, as replay scenarios store them (or a recording rule would).
+    Recorded,
+}
+
+/// The query of one detector in `mode`.
+pub fn detector_query(pb: &Playbook, d: &Detector, mode: QueryMode) -> DetectorQuery {
+    let promql = match mode {
+        QueryMode::Detector => promql::render(d, &pb.target, &pb.id.namespace),
+        QueryMode::Recorded => recorded(pb, d),
+    };
+    DetectorQuery {
+        playbook: pb.id.clone(),
+        detector: d.name.clone(),
+        promql,
+    }
+}
+
+/// `firebreak_signal` for this detector; series with a `playbook` label must name this one.
+fn recorded(pb: &Playbook, d: &Detector) -> String {
+    format!(
+        "max by (namespace, workload) ({}{{detector={}, namespace={}, playbook=~{}}})",
+        crate::detect::file_source::SIGNAL_METRIC,
+        promql::quote(&d.name),
+        promql::quote(&pb.id.namespace),
+        // Empty or this playbook: a missing label matches the empty string.
+        promql::quote(&format!("|{}", pb.id.name)),
+    )
+}
+
+/// Run every detector's query at `now`; a failed query becomes that detector's no-data reason.
+pub async fn gather(
+    source: &impl MetricSource,
+    pb: &Playbook,
+    mode: QueryMode,
+    now: Timestamp,
+) -> Vec<DetectorResult> {
+    let queries: Vec<DetectorQuery> = pb
+        .detectors
+        .iter()
+        .map(|d| detector_query(pb, d, mode))
+        .collect();
+    // Concurrently: a cycle costs the slowest query, not the sum.
+    let results = futures::future::join_all(queries.iter().map(|q| source.query(q, now))).await;
+    results
+        .into_iter()
+        .map(|r| {
+            r.map(|values| {
+                values
+                    .into_iter()
+                    .filter(|v| v.namespace == pb.id.namespace)
+                    .map(|v| (v.workload, v.value))
+                    .collect::<HashMap<_, _>>()
+            })
+            .map_err(Missing::from)
+        })
+        .collect()
+}
