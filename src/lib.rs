@@ -15,4 +15,5 @@ pub mod playbook;
 pub mod replay;
 pub mod runner;
 pub mod severity;
+pub mod standalone;
 pub mod telemetry;

@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Replay a recorded scenario through the engine (dry-run) and print the timeline.
     Replay(firebreak::replay::ReplayArgs),
+    /// Run the engine live against Prometheus. `--standalone`: playbooks from files,
+    /// actions in dry-run, the timeline printed as it happens (shadow mode).
+    Run(Box<firebreak::standalone::RunArgs>),
     /// Validate playbook files; exits non-zero and lists every problem if any is invalid.
     Validate {
         /// Playbook files or directories (searched recursively for *.yaml, *.yml).
@@ -49,6 +52,14 @@ fn main() -> Result<ExitCode> {
         Command::Replay(args) => {
             let stdout = std::io::stdout();
             firebreak::replay::run(&args, &mut stdout.lock()).context("replay failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut stdout = std::io::stdout();
+            runtime
+                .block_on(firebreak::standalone::run(&args, &mut stdout))
+                .context("run failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { paths } => {

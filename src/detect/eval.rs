@@ -31,6 +31,18 @@ pub enum Missing {
 }
 
 impl Missing {
+    /// Every [`Missing::reason`], for metrics that list them all.
+    pub const REASONS: [&'static str; 8] = [
+        "unreachable",
+        "timeout",
+        "http_status",
+        "query_failed",
+        "empty_result",
+        "no_series",
+        "stale",
+        "nan",
+    ];
+
     /// Short, stable label for metrics and status reasons.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -67,6 +67,19 @@ impl Engine {
             .filter_map(|t| t.incident.as_deref())
     }
 
+    /// Targets without data per (detector index, no-data reason) for `pb`, for metrics and status.
+    pub fn missing_counts(&self, pb: &PlaybookId) -> HashMap<(usize, &'static str), usize> {
+        let mut counts = HashMap::new();
+        for state in self.states.get(pb).into_iter().flat_map(|m| m.values()) {
+            for (i, ds) in state.detectors.iter().enumerate() {
+                if let Level::NoData { missing } = ds.level() {
+                    *counts.entry((i, missing.reason())).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// Evaluate one playbook at `now`. `results` is aligned with `pb.detectors`.
     pub fn evaluate(
         &mut self,

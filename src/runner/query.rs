@@ -52,24 +52,45 @@ pub async fn gather(
     mode: QueryMode,
     now: Timestamp,
 ) -> Vec<DetectorResult> {
+    gather_timed(source, pb, mode, now)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// [`gather`] with each query's wall time, for metrics.
+pub async fn gather_timed(
+    source: &impl MetricSource,
+    pb: &Playbook,
+    mode: QueryMode,
+    now: Timestamp,
+) -> Vec<(DetectorResult, std::time::Duration)> {
     let queries: Vec<DetectorQuery> = pb
         .detectors
         .iter()
         .map(|d| detector_query(pb, d, mode))
         .collect();
     // Concurrently: a cycle costs the slowest query, not the sum.
-    let results = futures::future::join_all(queries.iter().map(|q| source.query(q, now))).await;
-    results
+    let timed = queries.iter().map(|q| async move {
+        let started = std::time::Instant::now();
+        let r = source.query(q, now).await;
+        (r, started.elapsed())
+    });
+    futures::future::join_all(timed)
+        .await
         .into_iter()
-        .map(|r| {
-            r.map(|values| {
-                values
-                    .into_iter()
-                    .filter(|v| v.namespace == pb.id.namespace)
-                    .map(|v| (v.workload, v.value))
-                    .collect::<HashMap<_, _>>()
-            })
-            .map_err(Missing::from)
+        .map(|(r, took)| {
+            let r = r
+                .map(|values| {
+                    values
+                        .into_iter()
+                        .filter(|v| v.namespace == pb.id.namespace)
+                        .map(|v| (v.workload, v.value))
+                        .collect::<HashMap<_, _>>()
+                })
+                .map_err(Missing::from);
+            (r, took)
         })
         .collect()
 }

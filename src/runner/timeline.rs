@@ -147,6 +147,20 @@ pub fn write(
     Ok(())
 }
 
+/// Write entries as they happen (live mode): text lines, or bare JSON objects.
+pub fn write_stream(out: &mut dyn Write, format: Format, entries: &[Entry]) -> std::io::Result<()> {
+    for entry in entries {
+        match format {
+            Format::Json => {
+                serde_json::to_writer(&mut *out, entry)?;
+                out.write_all(b"\n")?;
+            }
+            Format::Text => write_text(out, entry)?,
+        }
+    }
+    out.flush()
+}
+
 fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
     let e = &entry.event;
     let what = match &e.kind {

@@ -1,6 +1,12 @@
-//! Logging setup. Logs go to stderr so that stdout stays the command's output.
+//! Logs (stderr, text or JSON), metrics (Prometheus text format) and the admin
+//! HTTP server that exposes them with health and readiness.
+
+pub mod admin;
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
+
+pub use metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -13,7 +19,7 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Install the global subscriber: text or JSON lines, filtered by `filter`.
+/// Install the global subscriber (logs go to stderr so stdout stays the command's output): text or JSON lines, filtered by `filter`.
 pub fn init_logging(filter: &str, json: bool) -> Result<(), TelemetryError> {
     let env = EnvFilter::try_new(filter).map_err(|source| TelemetryError::Filter {
         filter: filter.to_owned(),

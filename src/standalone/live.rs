@@ -1,0 +1,172 @@
+//! The engine live against Prometheus, actions in dry-run: each cycle queries
+//! every detector once for all workloads at wall-clock time and evaluates.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::detect::MetricSource;
+use crate::engine::{DetectorResult, EventKind};
+use crate::incident::GlobalGuardrails;
+use crate::playbook::model::Playbook;
+use crate::runner::query::gather_timed;
+use crate::runner::{Discovered, DryRun, Entry, QueryMode};
+use crate::telemetry::metrics::{NoDataLabels, PlaybookLabels, QueryLabels, SeverityLabels};
+use crate::telemetry::{Metrics, admin::Readiness};
+
+/// Standalone evaluation state: playbooks, engine, discovered targets, query health.
+pub struct Live<S> {
+    source: S,
+    playbooks: Vec<Playbook>,
+    mode: QueryMode,
+    dry: DryRun,
+    discovered: Discovered,
+    /// Last failure reason per (playbook index, detector index), to log changes once.
+    failing: HashMap<(usize, usize), &'static str>,
+    metrics: Arc<Metrics>,
+    ready: Readiness,
+}
+
+impl<S: MetricSource> Live<S> {
+    pub fn new(
+        source: S,
+        playbooks: Vec<Playbook>,
+        global: GlobalGuardrails,
+        mode: QueryMode,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Live {
+            source,
+            playbooks,
+            mode,
+            dry: DryRun::new(global),
+            discovered: Discovered::default(),
+            failing: HashMap::new(),
+            metrics,
+            ready: Readiness::default(),
+        }
+    }
+
+    pub fn playbooks(&self) -> &[Playbook] {
+        &self.playbooks
+    }
+
+    /// Turns true after the first cycle in which every query answered.
+    pub fn readiness(&self) -> Readiness {
+        self.ready.clone()
+    }
+
+    /// One cycle of playbook `i` at `now`: query, evaluate, record in dry-run.
+    pub async fn cycle(&mut self, i: usize, now: Timestamp) -> Vec<Entry> {
+        let Some(pb) = self.playbooks.get(i) else {
+            return Vec::new();
+        };
+        let started = std::time::Instant::now();
+        let _span = tracing::debug_span!("cycle", playbook = %pb.id).entered();
+        let timed = gather_timed(&self.source, pb, self.mode, now).await;
+        let mut results: Vec<DetectorResult> = Vec::with_capacity(timed.len());
+        let mut all_ok = true;
+        for (j, (result, took)) in timed.into_iter().enumerate() {
+            self.metrics.query_seconds.observe(took.as_secs_f64());
+            let reason = result.as_ref().err().map(|m| m.reason());
+            all_ok &= reason.is_none();
+            let detector = &pb.detectors[j].name;
+            self.metrics
+                .queries
+                .get_or_create(&QueryLabels {
+                    playbook: pb.id.to_string(),
+                    detector: detector.clone(),
+                    result: reason.unwrap_or("ok").to_owned(),
+                })
+                .inc();
+            report_change(&mut self.failing, (i, j), pb, detector, &result);
+            results.push(result);
+        }
+        if all_ok {
+            self.ready.set(true);
+        }
+        self.discovered.observe(pb, &results);
+        let targets = self.discovered.targets(pb);
+        let entries = self.dry.cycle(pb, &targets, &results, now);
+        self.record(pb, &entries);
+        let labels = PlaybookLabels {
+            playbook: pb.id.to_string(),
+        };
+        self.metrics.cycles.get_or_create(&labels).inc();
+        self.metrics
+            .cycle_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        entries
+    }
+
+    fn record(&self, pb: &Playbook, entries: &[Entry]) {
+        let m = &self.metrics;
+        for e in entries {
+            if let EventKind::IncidentOpened { severity } = &e.event.kind {
+                m.incidents_opened
+                    .get_or_create(&SeverityLabels {
+                        playbook: pb.id.to_string(),
+                        severity: severity.as_str().to_owned(),
+                    })
+                    .inc();
+            }
+        }
+        let counts = self.dry.engine().missing_counts(&pb.id);
+        for (j, d) in pb.detectors.iter().enumerate() {
+            for reason in crate::detect::Missing::REASONS {
+                let n = counts.get(&(j, reason)).copied().unwrap_or(0);
+                m.targets_without_data
+                    .get_or_create(&NoDataLabels {
+                        playbook: pb.id.to_string(),
+                        detector: d.name.clone(),
+                        reason: reason.to_owned(),
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        for sev in crate::severity::Severity::ALL {
+            let n = self
+                .dry
+                .engine()
+                .incidents()
+                .filter(|inc| inc.playbook == pb.id && inc.severity == sev)
+                .count();
+            m.incidents_active
+                .get_or_create(&SeverityLabels {
+                    playbook: pb.id.to_string(),
+                    severity: sev.as_str().to_owned(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// Log a detector query starting or stopping to fail, once per change.
+fn report_change(
+    failing: &mut HashMap<(usize, usize), &'static str>,
+    key: (usize, usize),
+    pb: &Playbook,
+    detector: &str,
+    result: &DetectorResult,
+) {
+    match result {
+        Err(missing) => {
+            if failing.insert(key, missing.reason()) != Some(missing.reason()) {
+                tracing::warn!(
+                    playbook = %pb.id,
+                    detector,
+                    reason = missing.reason(),
+                    error = %missing,
+                    "detector has no data; no action and no revert until it returns"
+                );
+            }
+        }
+        Ok(_) => {
+            if let Some(was) = failing.remove(&key) {
+                tracing::info!(playbook = %pb.id, detector, was, "detector query recovered");
+            }
+        }
+    }
+}

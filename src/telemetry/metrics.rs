@@ -1,0 +1,159 @@
+//! Metrics, registered once and passed to whoever records them.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlaybookLabels {
+    pub playbook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryLabels {
+    pub playbook: String,
+    pub detector: String,
+    /// `ok` or a no-data reason (`unreachable`, `timeout`, `http_status`, `query_failed`).
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoDataLabels {
+    pub playbook: String,
+    pub detector: String,
+    /// A [`crate::detect::Missing::reason`].
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    pub playbook: String,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+    /// `applied`, `reverted`, `held`, `dry_run`, `failed`.
+    pub result: String,
+}
+
+/// Every metric Firebreak exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub cycles: Family<PlaybookLabels, Counter>,
+    pub cycle_seconds: Family<PlaybookLabels, Histogram>,
+    pub queries: Family<QueryLabels, Counter>,
+    pub query_seconds: Histogram,
+    pub targets_without_data: Family<NoDataLabels, Gauge>,
+    pub incidents_opened: Family<SeverityLabels, Counter>,
+    pub incidents_active: Family<SeverityLabels, Gauge>,
+    pub actions: Family<ActionLabels, Counter>,
+}
+
+fn seconds_buckets() -> impl Iterator<Item = f64> {
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("firebreak");
+        let cycles = Family::default();
+        registry.register("cycles", "Evaluation cycles run", cycles.clone());
+        let cycle_seconds =
+            Family::<PlaybookLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(seconds_buckets())
+            });
+        registry.register(
+            "cycle_duration_seconds",
+            "Wall time of one evaluation cycle (queries and engine)",
+            cycle_seconds.clone(),
+        );
+        let queries = Family::default();
+        registry.register(
+            "queries",
+            "Detector queries by result (ok or the no-data reason)",
+            queries.clone(),
+        );
+        let query_seconds = Histogram::new(seconds_buckets());
+        registry.register(
+            "query_duration_seconds",
+            "Latency of one detector query",
+            query_seconds.clone(),
+        );
+        let targets_without_data = Family::default();
+        registry.register(
+            "targets_without_data",
+            "Targets a detector has no value for, by reason, at the last cycle",
+            targets_without_data.clone(),
+        );
+        let incidents_opened = Family::default();
+        registry.register(
+            "incidents_opened",
+            "Incidents opened, by opening severity",
+            incidents_opened.clone(),
+        );
+        let incidents_active = Family::default();
+        registry.register(
+            "incidents_active",
+            "Open incidents by current severity",
+            incidents_active.clone(),
+        );
+        let actions = Family::default();
+        registry.register(
+            "actions",
+            "Actions by kind and result",
+            actions.clone(),
+        );
+        Metrics {
+            registry,
+            cycles,
+            cycle_seconds,
+            queries,
+            query_seconds,
+            targets_without_data,
+            incidents_opened,
+            incidents_active,
+            actions,
+        }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counters_with_labels() {
+        let m = Metrics::default();
+        m.queries
+            .get_or_create(&QueryLabels {
+                playbook: "shop/checkout".into(),
+                detector: "p99".into(),
+                result: "unreachable".into(),
+            })
+            .inc();
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "firebreak_queries_total{playbook=\"shop/checkout\",detector=\"p99\",result=\"unreachable\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
