@@ -35,6 +35,8 @@ enum Command {
     /// Run the engine live against Prometheus. `--standalone`: playbooks from files,
     /// actions in dry-run, the timeline printed as it happens (shadow mode).
     Run(Box<firebreak::standalone::RunArgs>),
+    /// Replay playbooks over Prometheus history (dry-run) and report what they would have done.
+    Backtest(Box<firebreak::backtest::BacktestArgs>),
     /// Validate playbook files; exits non-zero and lists every problem if any is invalid.
     Validate {
         /// Playbook files or directories (searched recursively for *.yaml, *.yml).
@@ -60,6 +62,14 @@ fn main() -> Result<ExitCode> {
             runtime
                 .block_on(firebreak::standalone::run(&args, &mut stdout))
                 .context("run failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backtest(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut stdout = std::io::stdout();
+            runtime
+                .block_on(firebreak::backtest::run(&args, &mut stdout))
+                .context("backtest failed")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { paths } => {

@@ -53,20 +53,6 @@ impl FileSource {
         Some((a, b))
     }
 
-    /// Workloads with data in `namespace`, for discovering targets without a cluster.
-    pub fn workloads(&self, namespace: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .by_detector
-            .values()
-            .flatten()
-            .filter(|s| s.labels.get("namespace").is_some_and(|n| n == namespace))
-            .filter_map(|s| s.labels.get("workload").cloned())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
     /// Whether the scenario holds any series for `detector` in `namespace`.
     pub fn has_detector(&self, detector: &str, namespace: &str) -> bool {
         self.by_detector.get(detector).is_some_and(|v| {

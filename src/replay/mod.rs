@@ -113,20 +113,13 @@ pub async fn replay_scenario(
     let (start, end) = source
         .span()
         .ok_or_else(|| ReplayError::EmptyScenario(name.to_owned()))?;
-    // Every workload with data in the scenario is a target from the start.
-    let mut discovered = Discovered::default();
     let active: Vec<&Playbook> = playbooks
         .iter()
         .filter(|pb| {
             let ns = &pb.id.namespace;
-            let has_data = pb
-                .detectors
+            pb.detectors
                 .iter()
-                .any(|d| source.has_detector(&d.name, ns));
-            if has_data {
-                discovered.add(pb, source.workloads(ns));
-            }
-            has_data
+                .any(|d| source.has_detector(&d.name, ns))
         })
         .collect();
     if active.is_empty() {
@@ -137,6 +130,7 @@ pub async fn replay_scenario(
         ..Default::default()
     };
     let mut dry = DryRun::new(global);
+    let mut discovered = Discovered::default();
     let mut entries = Vec::new();
     for now in schedule::times(active.iter().copied(), args.step, start, end) {
         for pb in &active {
@@ -144,7 +138,8 @@ pub async fn replay_scenario(
                 continue;
             }
             let results = runner::gather(&source, pb, QueryMode::Recorded, now).await;
-            entries.extend(dry.cycle(pb, &discovered.targets(pb), &results, now));
+            discovered.observe(pb, &results);
+            entries.extend(dry.cycle(pb, discovered.targets(pb), &results, now));
         }
     }
     Ok(entries)

@@ -88,7 +88,7 @@ impl<S: MetricSource> Live<S> {
         }
         self.discovered.observe(pb, &results);
         let targets = self.discovered.targets(pb);
-        let entries = self.dry.cycle(pb, &targets, &results, now);
+        let entries = self.dry.cycle(pb, targets, &results, now);
         self.record(pb, &entries);
         let labels = PlaybookLabels {
             playbook: pb.id.to_string(),

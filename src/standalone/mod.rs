@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 pub use live::Live;
 
-use crate::detect::prometheus::{ConfigError, PrometheusArgs, PrometheusSource};
 use crate::detect::MetricSource;
+use crate::detect::prometheus::{ConfigError, PrometheusArgs, PrometheusSource};
 use crate::incident::GlobalGuardrails;
 use crate::runner::{self, Format, PlaybookError, QueryMode, timeline};
 use crate::telemetry::{Metrics, admin};
@@ -76,7 +76,11 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> Result<(), Run
         return Err(RunError::NoPlaybooks);
     }
     let source = PrometheusSource::new(&args.prometheus)?;
-    tracing::info!(prometheus = source.url(), playbooks = playbooks.len(), "standalone run (dry-run)");
+    tracing::info!(
+        prometheus = source.url(),
+        playbooks = playbooks.len(),
+        "standalone run (dry-run)"
+    );
     let metrics = Arc::new(Metrics::default());
     let global = GlobalGuardrails {
         kill_switch: args.kill_switch,

@@ -56,7 +56,10 @@ pub struct Metrics {
 }
 
 fn seconds_buckets() -> impl Iterator<Item = f64> {
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter()
+    [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]
+    .into_iter()
 }
 
 impl Default for Metrics {
@@ -64,10 +67,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("firebreak");
         let cycles = Family::default();
         registry.register("cycles", "Evaluation cycles run", cycles.clone());
-        let cycle_seconds =
-            Family::<PlaybookLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(seconds_buckets())
-            });
+        let cycle_seconds = Family::<PlaybookLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
         registry.register(
             "cycle_duration_seconds",
             "Wall time of one evaluation cycle (queries and engine)",
@@ -104,11 +106,7 @@ impl Default for Metrics {
             incidents_active.clone(),
         );
         let actions = Family::default();
-        registry.register(
-            "actions",
-            "Actions by kind and result",
-            actions.clone(),
-        );
+        registry.register("actions", "Actions by kind and result", actions.clone());
         Metrics {
             registry,
             cycles,
