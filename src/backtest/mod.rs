@@ -107,6 +107,8 @@ pub async fn backtest(
         .collect();
     progress.set_length(plans.iter().map(|p| p.len() as u64).sum());
     let mut next_chunk = vec![0usize; playbooks.len()];
+    // Evaluations done per playbook: the index of the current step on its grid.
+    let mut evals = vec![0usize; playbooks.len()];
     let mut chunks: Vec<Option<Chunk>> = playbooks.iter().map(|_| None).collect();
     let mut dry = DryRun::new(GlobalGuardrails::default());
     let mut discovered = Discovered::default();
@@ -136,8 +138,9 @@ pub async fn backtest(
             discovered.observe(pb, &results);
             let targets = discovered.targets(pb);
             if opts.keep_series {
-                keep(&mut series, i, targets, &results);
+                keep(&mut series, (i, evals[i]), targets, &results);
             }
+            evals[i] += 1;
             tally.observe(pb, targets, &results, now);
             let out = dry.cycle(pb, targets, &results, now);
             tally.record(&out);
@@ -152,10 +155,11 @@ pub async fn backtest(
     }
 }
 
-/// Append this step's values (NaN: none) to every (detector, target) series.
+/// Append this step's values (NaN: none) to every (detector, target) series; a
+/// target seen late gets NaN for the steps before, so index = step on the grid.
 fn keep(
     series: &mut HashMap<(usize, usize, String), Vec<f32>>,
-    pb: usize,
+    (pb, step): (usize, usize),
     targets: &[crate::playbook::TargetRef],
     results: &[crate::engine::DetectorResult],
 ) {
@@ -166,7 +170,10 @@ fn keep(
                 .ok()
                 .and_then(|m| m.get(&t.name))
                 .map_or(f32::NAN, |v| *v as f32);
-            series.entry((pb, d, t.name.clone())).or_default().push(v);
+            series
+                .entry((pb, d, t.name.clone()))
+                .or_insert_with(|| vec![f32::NAN; step])
+                .push(v);
         }
     }
 }
