@@ -5,6 +5,7 @@
 //! Kubernetes, Kafka and Slack are edges around it. See `DESIGN.md`.
 
 pub mod act;
+pub mod backtest;
 pub mod crd;
 pub mod detect;
 pub mod duration;
