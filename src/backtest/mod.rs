@@ -3,6 +3,8 @@
 //! severities, actions, detection delay and lead time, as text, JSON and an HTML/SVG plot.
 
 pub mod fetch;
+mod panels;
+pub mod report;
 pub mod summary;
 mod text;
 mod timespec;
@@ -68,6 +70,11 @@ pub enum BacktestError {
     Prometheus(#[from] ConfigError),
     #[error("--from {from} is not before --to {to}")]
     EmptyRange { from: Timestamp, to: Timestamp },
+    #[error("writing the report {}: {source}", .path.display())]
+    Report {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing the output: {0}")]
     Write(#[from] std::io::Error),
 }
@@ -200,6 +207,20 @@ pub async fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<(), Backtes
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let result = backtest(&source, &playbooks, &opts, &progress).await;
+    if let Some(path) = &args.report {
+        let report = panels::build(&result, &playbooks, &opts);
+        let is_svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        let text = if is_svg {
+            report::render_svg(&report)
+        } else {
+            report::render_html(&report)
+        };
+        std::fs::write(path, text).map_err(|source| BacktestError::Report {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), panels = report.panels.len(), "report written");
+    }
     if args.timeline {
         runner::timeline::write_stream(out, args.output, &result.entries)?;
     }
