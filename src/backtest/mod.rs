@@ -209,7 +209,9 @@ pub async fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<(), Backtes
     let result = backtest(&source, &playbooks, &opts, &progress).await;
     if let Some(path) = &args.report {
         let report = panels::build(&result, &playbooks, &opts);
-        let is_svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        let is_svg = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
         let text = if is_svg {
             report::render_svg(&report)
         } else {

@@ -36,14 +36,20 @@ pub fn build(result: &Backtest, playbooks: &[Playbook], opts: &Options) -> Repor
     // Targets with incidents first; otherwise a few, so the signals are visible.
     let mut plotted: BTreeSet<(usize, String)> = BTreeSet::new();
     for inc in &s.incidents {
-        if let Some(i) = playbooks.iter().position(|pb| pb.id.to_string() == inc.playbook) {
+        if let Some(i) = playbooks
+            .iter()
+            .position(|pb| pb.id.to_string() == inc.playbook)
+        {
             let name = inc.target.rsplit('/').next().unwrap_or(&inc.target);
             plotted.insert((i, name.to_owned()));
         }
     }
     if plotted.is_empty() {
-        let all: BTreeSet<(usize, String)> =
-            result.series.keys().map(|(p, _, w)| (*p, w.clone())).collect();
+        let all: BTreeSet<(usize, String)> = result
+            .series
+            .keys()
+            .map(|(p, _, w)| (*p, w.clone()))
+            .collect();
         plotted.extend(all.into_iter().take(QUIET_TARGETS));
     }
     let mut panels = Vec::new();
@@ -84,7 +90,10 @@ pub fn build(result: &Backtest, playbooks: &[Playbook], opts: &Options) -> Repor
         ("playbooks".to_owned(), s.playbooks.to_string()),
         ("targets".to_owned(), s.targets.to_string()),
         ("evaluations".to_owned(), s.evaluations.to_string()),
-        ("incidents opened".to_owned(), s.incidents_opened.to_string()),
+        (
+            "incidents opened".to_owned(),
+            s.incidents_opened.to_string(),
+        ),
         (
             "by peak severity".to_owned(),
             s.by_peak_severity
@@ -111,14 +120,16 @@ pub fn build(result: &Backtest, playbooks: &[Playbook], opts: &Options) -> Repor
         ),
         from: opts.from,
         to: opts.to,
-        step: std::time::Duration::from_millis(u64::try_from(
-            playbooks
-                .iter()
-                .map(|pb| schedule::step_ms(pb, opts.step))
-                .min()
-                .unwrap_or(15_000),
-        )
-        .unwrap_or(15_000)),
+        step: std::time::Duration::from_millis(
+            u64::try_from(
+                playbooks
+                    .iter()
+                    .map(|pb| schedule::step_ms(pb, opts.step))
+                    .min()
+                    .unwrap_or(15_000),
+            )
+            .unwrap_or(15_000),
+        ),
         summary,
         incidents,
         panels,

@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests. Each test binary compiles this
+//! module but uses only part of it, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+pub mod prometheus;
