@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests. Each test binary compiles this
+//! module but uses only part of it, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+pub mod kube_history;
+pub mod prometheus;
