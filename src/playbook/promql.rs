@@ -170,9 +170,12 @@ fn number(x: f64) -> String {
 }
 
 /// cAdvisor: `container=""` is the pod cgroup, `POD` the pause container.
-const CPU_USAGE: &[&str] = &[r#"container!="""#, r#"container!="POD""#];
-/// cAdvisor: `image!=""` also drops the kubelet's `/metrics/resource` copy
-/// (as kube-prometheus' `container_memory_working_set_bytes` rules do).
+/// `image!=""` drops the kubelet's `/metrics/resource` copy of the same
+/// container (same `namespace`, `pod`, `container`, no `image`), which would
+/// otherwise be counted twice where both endpoints are scraped; kube-prometheus'
+/// `container_cpu_usage_seconds_total` and `container_memory_working_set_bytes`
+/// rules select `image!=""` for the same reason.
+const CPU_USAGE: &[&str] = &[r#"container!="""#, r#"container!="POD""#, r#"image!="""#];
 const MEMORY_USAGE: &[&str] = &[r#"container!="""#, r#"image!="""#];
 const CPU_LIMIT: &[&str] = &[r#"resource="cpu""#, r#"unit="core""#];
 const MEMORY_LIMIT: &[&str] = &[r#"resource="memory""#, r#"unit="byte""#];

@@ -2,4 +2,5 @@
 //! module but uses only part of it, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod kube_history;
 pub mod prometheus;

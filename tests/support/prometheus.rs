@@ -104,9 +104,16 @@ fn config_yaml(scrape: Option<(SocketAddr, Duration)>) -> String {
     };
     let every = format!("{}ms", interval.as_millis());
     format!(
-        "global:\n  scrape_interval: {every}\n  scrape_timeout: {every}\n\
-         scrape_configs:\n  - job_name: test\n    honor_labels: true\n    honor_timestamps: true\n\
-         \x20   static_configs:\n      - targets: [\"{addr}\"]\n"
+        r#"global:
+  scrape_interval: {every}
+  scrape_timeout: {every}
+scrape_configs:
+  - job_name: test
+    honor_labels: true
+    honor_timestamps: true
+    static_configs:
+      - targets: ["{addr}"]
+"#
     )
 }
 

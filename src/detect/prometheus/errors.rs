@@ -1,33 +1,75 @@
-//! Map client errors to the distinct no-data reasons the engine and status report.
+//! Map failed queries to the distinct no-data reasons the engine and status report.
+//!
+//! Answers are read here rather than by `prometheus-http-query`, which drops the
+//! HTTP status when a JSON body is not Prometheus' envelope: a gateway's JSON 502
+//! (`{"message": …}`, as API gateways send) would otherwise read as a bad query.
 
-use std::error::Error as _;
-
-use prometheus_http_query::Error;
+use serde::de::DeserializeOwned;
 
 use crate::detect::SourceError;
 
-/// Classify a failed request: unreachable, timed out, HTTP status, or query error.
-pub(super) fn classify(e: Error) -> SourceError {
+/// Prometheus' response envelope (HTTP API, "Format overview"); other fields
+/// (`warnings`, `infos`) are ignored.
+#[derive(serde::Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Envelope<D> {
+    Success {
+        data: D,
+    },
+    Error {
+        #[serde(rename = "errorType")]
+        error_type: String,
+        error: String,
+    },
+}
+
+/// Read an answer: Prometheus' own errors by their `errorType`; any other body
+/// with a failed status (a proxy's HTML or JSON page) by its HTTP status.
+pub(super) async fn read<D: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<D, SourceError> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| from_reqwest(&e))?;
+    match serde_json::from_slice::<Envelope<D>>(&body) {
+        Ok(Envelope::Success { data }) => Ok(data),
+        Ok(Envelope::Error { error_type, error }) => Err(match error_type.as_str() {
+            "timeout" | "canceled" => SourceError::Timeout(error),
+            _ => SourceError::Query(format!("{error_type}: {error}")),
+        }),
+        Err(_) if !status.is_success() => Err(SourceError::Http {
+            status: status.as_u16(),
+            message: status.canonical_reason().unwrap_or("error").to_owned(),
+        }),
+        Err(e) => Err(SourceError::Query(format!(
+            "HTTP {status} without a Prometheus API answer: {e}"
+        ))),
+    }
+}
+
+/// Classify a request that got no answer: unreachable or timed out.
+pub(super) fn classify(e: prometheus_http_query::Error) -> SourceError {
     match &e {
-        Error::Prometheus(p) if p.is_timeout() || p.is_canceled() => {
-            SourceError::Timeout(p.message().to_owned())
-        }
-        Error::Prometheus(p) => SourceError::Query(p.to_string()),
-        Error::Client(c) => match c.source().and_then(|s| s.downcast_ref::<reqwest::Error>()) {
-            Some(r) if r.is_timeout() => SourceError::Timeout(chain(r)),
-            Some(r) if r.is_connect() => SourceError::Unreachable(chain(r)),
-            Some(r) => match r.status() {
-                Some(status) => SourceError::Http {
-                    status: status.as_u16(),
-                    message: status.canonical_reason().unwrap_or("error").to_owned(),
-                },
-                // Sent but no usable answer (reset, truncated body, not JSON).
-                None if r.is_request() || r.is_body() => SourceError::Unreachable(chain(r)),
-                None => SourceError::Query(format!("{c}: {}", chain(r))),
-            },
+        prometheus_http_query::Error::Client(c) => match c.inner() {
+            Some(r) => from_reqwest(r),
             None => SourceError::Query(c.to_string()),
         },
         _ => SourceError::Query(e.to_string()),
+    }
+}
+
+fn from_reqwest(r: &reqwest::Error) -> SourceError {
+    if r.is_timeout() {
+        SourceError::Timeout(chain(r))
+    } else if let Some(status) = r.status() {
+        SourceError::Http {
+            status: status.as_u16(),
+            message: status.canonical_reason().unwrap_or("error").to_owned(),
+        }
+    } else if r.is_connect() || r.is_request() || r.is_body() {
+        // Not connected, or sent without a usable answer (reset, truncated body).
+        SourceError::Unreachable(chain(r))
+    } else {
+        SourceError::Query(chain(r))
     }
 }
 

@@ -8,7 +8,7 @@ mod errors;
 
 use jiff::Timestamp;
 use prometheus_http_query::Client;
-use prometheus_http_query::response::Data;
+use prometheus_http_query::response::{Data, PromqlResult};
 
 pub use config::{ConfigError, PrometheusArgs};
 
@@ -62,14 +62,15 @@ impl PrometheusSource {
         promql: &str,
         at: Timestamp,
     ) -> Result<Vec<WorkloadValue>, SourceError> {
-        let result = self
+        let response = self
             .client
             .query(promql)
             .at(at.as_second())
             .timeout(self.timeout_ms)
-            .post()
+            .post_raw()
             .await
             .map_err(errors::classify)?;
+        let result: PromqlResult = errors::read(response).await?;
         match result.into_inner().0 {
             Data::Vector(v) => Ok(v
                 .into_iter()
@@ -97,7 +98,7 @@ impl PrometheusSource {
         end: Timestamp,
         step: std::time::Duration,
     ) -> Result<Vec<RangeSeries>, SourceError> {
-        let result = self
+        let response = self
             .client
             .query_range(
                 promql,
@@ -106,9 +107,10 @@ impl PrometheusSource {
                 step.as_secs_f64(),
             )
             .timeout(self.timeout_ms)
-            .post()
+            .post_raw()
             .await
             .map_err(errors::classify)?;
+        let result: PromqlResult = errors::read(response).await?;
         match result.into_inner().0 {
             Data::Matrix(m) => Ok(m
                 .into_iter()

@@ -119,7 +119,7 @@ const JOIN: &str = "* on (namespace, pod) group_left (workload) MAP";
 
 /// Expected queries in `all_kinds()` order; `MAP` stands for the mapping.
 fn expected() -> Vec<String> {
-    let cpu_usage = r#"container_cpu_usage_seconds_total{namespace="shop", container!="", container!="POD", container="app"}"#;
+    let cpu_usage = r#"container_cpu_usage_seconds_total{namespace="shop", container!="", container!="POD", image!="", container="app"}"#;
     let cpu_limit = r#"kube_pod_container_resource_limits{namespace="shop", resource="cpu", unit="core", container="app"}"#;
     let mem_usage =
         r#"container_memory_working_set_bytes{namespace="shop", container!="", image!=""}"#;
