@@ -11,6 +11,8 @@ mod prometheus;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,22 +132,22 @@ async fn live(rt_started: Instant) {
         queries / LIVE_CYCLES as f64,
         pb.detectors.len()
     );
-    // Baseline in the same run: the four queries alone, without the engine.
-    let mut raw = Vec::new();
+    // Baseline in the same run: each query alone, without the engine.
     let src = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).expect("source");
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        for d in &pb.detectors {
-            let q = detector_query(&pb, d, QueryMode::Detector);
-            let _ = src.instant(&q.promql, jiff::Timestamp::now()).await;
+    let mut alone = Vec::new();
+    for d in &pb.detectors {
+        let q = detector_query(&pb, d, QueryMode::Detector);
+        let mut took = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let n = src.instant(&q.promql, jiff::Timestamp::now()).await.map_or(0, |v| v.len());
+            took.push(t0.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(n, LIVE_WORKLOADS, "{} returned {n} workloads", d.name);
         }
-        raw.push(t0.elapsed().as_secs_f64() * 1000.0);
+        took.sort_by(f64::total_cmp);
+        alone.push(format!("{} {:.0} ms", d.name, percentile(&took, 0.5)));
     }
-    raw.sort_by(f64::total_cmp);
-    println!(
-        "  baseline: the 4 queries alone, sequential  p50 {:8.1} ms",
-        percentile(&raw, 0.5)
-    );
+    println!("  baseline: each query alone, p50: {}", alone.join(", "));
     standalone_rss(&prom).await;
     feeder.abort();
 }
@@ -178,25 +180,42 @@ async fn standalone_rss(prom: &Prometheus) {
     );
 }
 
-/// 7 days of history for the backtest workloads, as OpenMetrics.
-fn history(end: i64) -> String {
+/// TSDB blocks of 7 days of history for the backtest workloads, built once with
+/// promtool and kept under `target/bench-cache` (rebuilt when missing).
+fn history_blocks(end: i64) -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-cache");
+    let blocks = cache.join(format!("history-{BACKTEST_DAYS}d-{BACKTEST_WORKLOADS}w-{HISTORY_STEP}s-v1"));
+    let done = blocks.with_extension("complete");
+    if done.exists() {
+        return blocks;
+    }
+    let _ = std::fs::remove_dir_all(&blocks);
+    std::fs::create_dir_all(&blocks).expect("create the bench cache");
+    let file = cache.join("history.om");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("history file"));
     let start = end - BACKTEST_DAYS * 86_400;
-    let mut out = String::with_capacity(700 * 1024 * 1024);
     let mut t = start;
     while t <= end {
         let ts = format!(" {t}");
+        let mut step = String::new();
         for i in 0..BACKTEST_WORKLOADS {
-            synthetic::write_workload(&mut out, i, (t - start + 600) as f64, &ts);
+            synthetic::write_workload(&mut step, i, (t - start + 600) as f64, &ts);
         }
+        out.write_all(step.as_bytes()).expect("write history");
         t += HISTORY_STEP;
     }
-    out
+    out.write_all(b"# EOF\n").expect("write history");
+    drop(out);
+    prometheus::create_blocks(&file, &blocks);
+    let _ = std::fs::remove_file(&file);
+    std::fs::write(&done, b"").expect("mark the cache complete");
+    blocks
 }
 
 async fn backtest_week() {
     let end: i64 = 1_772_409_600; // 2026-03-02T00:00:00Z
     let started = Instant::now();
-    let prom = Prometheus::builder().backfill(history(end)).start().await;
+    let prom = Prometheus::builder().blocks(history_blocks(end)).start().await;
     println!(
         "backtest: {BACKTEST_DAYS} days x {BACKTEST_WORKLOADS} workloads x 4 detectors at 30s (history every {HISTORY_STEP}s, setup {:.1} s)",
         started.elapsed().as_secs_f64()
@@ -211,6 +230,22 @@ async fn backtest_week() {
         max_points: backtest::DEFAULT_MAX_POINTS,
         keep_series: false,
     };
+    // Cost of each detector's range query over one day, to see where time goes.
+    let day_from = opts.from;
+    let day_to = day_from + jiff::SignedDuration::from_hours(24);
+    let mut per = Vec::new();
+    for d in &pb.detectors {
+        let q = detector_query(&pb, d, QueryMode::Detector);
+        let t0 = Instant::now();
+        let r = source.range(&q.promql, day_from, day_to, Duration::from_secs(30)).await;
+        per.push(format!(
+            "{} {:.2} s{}",
+            d.name,
+            t0.elapsed().as_secs_f64(),
+            r.err().map(|e| format!(" ({e})")).unwrap_or_default()
+        ));
+    }
+    println!("  one day per detector: {}", per.join(", "));
     // Baseline: the same chunked range queries, without the engine.
     let t0 = Instant::now();
     let step_ms = 30_000;
@@ -251,8 +286,14 @@ fn main() {
         .build()
         .expect("runtime");
     let t = Instant::now();
+    // FIREBREAK_BENCH=live or backtest runs one part only.
+    let only = std::env::var("FIREBREAK_BENCH").unwrap_or_default();
     rt.block_on(async {
-        live(t).await;
-        backtest_week().await;
+        if only != "backtest" {
+            live(t).await;
+        }
+        if only != "live" {
+            backtest_week().await;
+        }
     });
 }

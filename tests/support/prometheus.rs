@@ -29,6 +29,7 @@ const POLL: Duration = Duration::from_millis(50);
 #[derive(Default)]
 pub struct Builder {
     history: Vec<String>,
+    blocks: Vec<PathBuf>,
     scrape: Option<(SocketAddr, Duration)>,
 }
 
@@ -41,6 +42,12 @@ impl Builder {
             text.push_str("# EOF\n");
         }
         self.history.push(text);
+        self
+    }
+
+    /// Copy TSDB blocks made earlier by [`create_blocks`] (e.g. a bench's cache).
+    pub fn blocks(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.blocks.push(dir.into());
         self
     }
 
@@ -59,18 +66,10 @@ impl Builder {
         for (i, text) in self.history.iter().enumerate() {
             let file = dir.path().join(format!("history-{i}.om"));
             std::fs::write(&file, text).expect("write the OpenMetrics history");
-            let out = Command::new("promtool")
-                .args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&file)
-                .arg(&data)
-                .output()
-                .expect("run promtool (apt-get install -y prometheus)");
-            assert!(
-                out.status.success(),
-                "promtool create-blocks-from openmetrics failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            create_blocks(&file, &data);
+        }
+        for src in &self.blocks {
+            copy_dir(src, &data);
         }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml(self.scrape)).expect("write prometheus.yml");
@@ -94,6 +93,35 @@ impl Builder {
                 }
                 Err(e) => panic!("{e}"),
             }
+        }
+    }
+}
+
+/// `promtool tsdb create-blocks-from openmetrics FILE OUT`; panics with its output on failure.
+pub fn create_blocks(file: &std::path::Path, out: &std::path::Path) {
+    let output = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(file)
+        .arg(out)
+        .output()
+        .expect("run promtool (apt-get install -y prometheus)");
+    assert!(
+        output.status.success(),
+        "promtool create-blocks-from openmetrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).expect("create block dir");
+    for entry in std::fs::read_dir(src).expect("read block cache") {
+        let entry = entry.expect("block cache entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy block file");
         }
     }
 }

@@ -13,7 +13,7 @@ use super::spec::{NotifySpec, Playbook, TargetSpec};
 use crate::duration::Duration;
 use crate::severity::PerSeverity;
 
-pub use names::{is_dns_label, is_label_name, is_metric_name, valid_matchers};
+pub use names::{is_dns_label, is_label_key, is_label_name, is_metric_name, valid_matchers};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(600);
@@ -121,11 +121,11 @@ fn validate_target(t: &TargetSpec, p: &mut Problems) -> Target {
         }
     }
     if let Some(l) = &t.workload_label
-        && !is_label_name(l)
+        && !is_label_key(l)
     {
         p.push(
             "spec.target.workloadLabel",
-            format!("{l:?} is not a valid label name"),
+            format!("{l:?} is not a Kubernetes label key (e.g. app.kubernetes.io/name)"),
         );
     }
     Target {

@@ -18,6 +18,28 @@ pub fn is_label_name(s: &str) -> bool {
         && s.len() <= 63
 }
 
+/// Kubernetes label key: optional DNS-1123 subdomain prefix and `/`, then a name of
+/// at most 63 characters `[A-Za-z0-9._-]`, starting and ending alphanumeric
+/// (e.g. `app.kubernetes.io/name`).
+pub fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label)
+    });
+    let alnum = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    prefix_ok
+        && !name.is_empty()
+        && name.len() <= 63
+        && alnum(name.bytes().next())
+        && alnum(name.bytes().last())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
 /// Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_metric_name(s: &str) -> bool {
     let mut bytes = s.bytes();
@@ -108,6 +130,11 @@ mod tests {
 
     #[test]
     fn names() {
+        assert!(is_label_key("app") && is_label_key("app.kubernetes.io/name"));
+        assert!(is_label_key("example.com/Team_1"));
+        for bad in ["", "/name", "Example.com/x", "a/b/c", "-app", "app-", &"x".repeat(64)] {
+            assert!(!is_label_key(bad), "{bad:?}");
+        }
         assert!(is_dns_label("checkout-api") && !is_dns_label("Checkout") && !is_dns_label("-a"));
         assert!(is_metric_name("http:requests:rate5m") && !is_metric_name("5xx"));
         assert!(is_label_name("app") && !is_label_name("9a"));
