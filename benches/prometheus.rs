@@ -220,7 +220,9 @@ async fn backtest_week() {
         "backtest: {BACKTEST_DAYS} days x {BACKTEST_WORKLOADS} workloads x 4 detectors at 30s (history every {HISTORY_STEP}s, setup {:.1} s)",
         started.elapsed().as_secs_f64()
     );
-    let source = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).expect("source");
+    let mut args = PrometheusArgs::for_url(prom.url());
+    args.prometheus_timeout = crate_duration(120);
+    let source = PrometheusSource::new(&args).expect("source");
     let pb = playbook();
     let opts = Options {
         from: jiff::Timestamp::from_second(end - BACKTEST_DAYS * 86_400 + 600).expect("from"),
@@ -277,6 +279,10 @@ async fn backtest_week() {
         "  budget (< 10 s): {}",
         if total_s < 10.0 { "met" } else { "MISSED" }
     );
+}
+
+fn crate_duration(secs: u64) -> firebreak::duration::Duration {
+    firebreak::duration::Duration::from_secs(secs)
 }
 
 fn main() {

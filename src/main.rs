@@ -42,6 +42,9 @@ enum Command {
         /// Playbook files or directories (searched recursively for *.yaml, *.yml).
         #[arg(default_value = "playbooks")]
         paths: Vec<PathBuf>,
+        /// Also print the PromQL query each detector runs.
+        #[arg(long)]
+        queries: bool,
     },
     /// Print the CustomResourceDefinitions generated from the Rust types.
     Crd,
@@ -72,9 +75,12 @@ fn main() -> Result<ExitCode> {
                 .context("backtest failed")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { paths } => {
-            let ok =
-                firebreak::playbook::cli::validate_paths(&paths, &mut std::io::stdout().lock())?;
+        Command::Validate { paths, queries } => {
+            let ok = firebreak::playbook::cli::validate_paths(
+                &paths,
+                queries,
+                &mut std::io::stdout().lock(),
+            )?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

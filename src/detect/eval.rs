@@ -116,6 +116,15 @@ fn idx(s: Severity) -> usize {
 }
 
 impl DetectorState {
+    /// A state continued after a restart: it holds `severity` until the value clears
+    /// for `clearFor`, as it would have without the restart; timers start afresh.
+    pub fn restored(severity: Option<Severity>) -> Self {
+        DetectorState {
+            severity,
+            ..Default::default()
+        }
+    }
+
     /// The severity held, kept through missing data.
     pub fn severity(&self) -> Option<Severity> {
         self.severity

@@ -67,6 +67,42 @@ impl Engine {
             .filter_map(|t| t.incident.as_deref())
     }
 
+    /// Continue an incident a previous leader recorded, with each detector's held
+    /// severity (`readings`, by detector name). A resolved incident is kept only
+    /// while reverts are outstanding.
+    pub fn restore(
+        &mut self,
+        pb: &Playbook,
+        incident: Incident,
+        readings: &[(String, Option<Severity>)],
+    ) {
+        let state = self
+            .states
+            .entry(pb.id.clone())
+            .or_default()
+            .entry(incident.target.name.clone())
+            .or_default();
+        state.detectors = pb
+            .detectors
+            .iter()
+            .map(|d| {
+                let held = readings.iter().find(|(n, _)| *n == d.name).and_then(|(_, s)| *s);
+                DetectorState::restored(held)
+            })
+            .collect();
+        if incident.phase == Phase::Resolved {
+            let outstanding = incident
+                .steps
+                .iter()
+                .any(|s| matches!(s.revert, Some(crate::incident::StepState::Pending | crate::incident::StepState::Issued)));
+            if outstanding {
+                state.resolved = Some(Box::new(incident));
+            }
+        } else {
+            state.incident = Some(Box::new(incident));
+        }
+    }
+
     /// Targets without data per (detector index, no-data reason) for `pb`, for metrics and status.
     pub fn missing_counts(&self, pb: &PlaybookId) -> HashMap<(usize, &'static str), usize> {
         let mut counts = HashMap::new();

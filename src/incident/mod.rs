@@ -1,8 +1,10 @@
 //! Incidents: one per (playbook, target), their lifecycle, plans and guardrails.
 
 pub mod guardrails;
+pub mod persist;
 pub mod plan;
 pub mod record;
+pub mod resource;
 
 pub use guardrails::{GlobalGuardrails, Hold};
 pub use plan::{IdempotencyKey, Operation, PlannedAction};
