@@ -1,8 +1,9 @@
 //! Against a real Prometheus (Debian's `prometheus` on PATH):
-//!  1. live cycle at 10,000 workloads × 4 detectors: queries per cycle, wall time
-//!     per cycle, and RSS of a `firebreak run --standalone` process;
-//!  2. backtest of 7 days × 100 workloads × 4 detectors at a 30 s step, with the
-//!     same range queries alone as a same-run baseline.
+//! 1. live cycle at 10,000 workloads × 4 detectors: queries per cycle, wall time
+//!    per cycle, and RSS of a `firebreak run --standalone` process;
+//! 2. backtest of 7 days × 100 workloads × 4 detectors at a 30 s step, with the
+//!    same range queries alone as a same-run baseline.
+//!
 //! Budgets: cycle < 0.5 s, RSS < 64 MiB, backtest < 10 s.
 
 #[path = "../tests/support/prometheus.rs"]
@@ -140,7 +141,10 @@ async fn live(rt_started: Instant) {
         let mut took = Vec::new();
         for _ in 0..5 {
             let t0 = Instant::now();
-            let n = src.instant(&q.promql, jiff::Timestamp::now()).await.map_or(0, |v| v.len());
+            let n = src
+                .instant(&q.promql, jiff::Timestamp::now())
+                .await
+                .map_or(0, |v| v.len());
             took.push(t0.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(n, LIVE_WORKLOADS, "{} returned {n} workloads", d.name);
         }
@@ -184,7 +188,9 @@ async fn standalone_rss(prom: &Prometheus) {
 /// promtool and kept under `target/bench-cache` (rebuilt when missing).
 fn history_blocks(end: i64) -> PathBuf {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-cache");
-    let blocks = cache.join(format!("history-{BACKTEST_DAYS}d-{BACKTEST_WORKLOADS}w-{HISTORY_STEP}s-v1"));
+    let blocks = cache.join(format!(
+        "history-{BACKTEST_DAYS}d-{BACKTEST_WORKLOADS}w-{HISTORY_STEP}s-v1"
+    ));
     let done = blocks.with_extension("complete");
     if done.exists() {
         return blocks;
@@ -215,7 +221,10 @@ fn history_blocks(end: i64) -> PathBuf {
 async fn backtest_week() {
     let end: i64 = 1_772_409_600; // 2026-03-02T00:00:00Z
     let started = Instant::now();
-    let prom = Prometheus::builder().blocks(history_blocks(end)).start().await;
+    let prom = Prometheus::builder()
+        .blocks(history_blocks(end))
+        .start()
+        .await;
     println!(
         "backtest: {BACKTEST_DAYS} days x {BACKTEST_WORKLOADS} workloads x 4 detectors at 30s (history every {HISTORY_STEP}s, setup {:.1} s)",
         started.elapsed().as_secs_f64()
@@ -239,7 +248,9 @@ async fn backtest_week() {
     for d in &pb.detectors {
         let q = detector_query(&pb, d, QueryMode::Detector);
         let t0 = Instant::now();
-        let r = source.range(&q.promql, day_from, day_to, Duration::from_secs(30)).await;
+        let r = source
+            .range(&q.promql, day_from, day_to, Duration::from_secs(30))
+            .await;
         per.push(format!(
             "{} {:.2} s{}",
             d.name,

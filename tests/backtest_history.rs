@@ -18,8 +18,11 @@ const T0: i64 = 1_773_100_800;
 const HOURS: i64 = 6;
 const SAMPLE: i64 = 15;
 
-/// CPU bursts per workload: (start offset s, end offset s, usage in cores of a 1-core limit).
-const WORKLOADS: [(&str, &[(i64, i64, f64)]); 3] = [
+/// A CPU burst: (start offset s, end offset s, usage in cores of a 1-core limit).
+type Burst = (i64, i64, f64);
+
+/// CPU bursts per workload.
+const WORKLOADS: [(&str, &[Burst]); 3] = [
     ("quiet", &[]),
     ("one-burst", &[(3_600, 5_400, 0.97)]),
     (
@@ -29,7 +32,7 @@ const WORKLOADS: [(&str, &[(i64, i64, f64)]); 3] = [
 ];
 const BASE_USAGE: f64 = 0.3;
 
-fn usage(bursts: &[(i64, i64, f64)], offset: i64) -> f64 {
+fn usage(bursts: &[Burst], offset: i64) -> f64 {
     bursts
         .iter()
         .find(|(a, b, _)| (*a..*b).contains(&offset))

@@ -47,7 +47,7 @@ pub struct Shape {
 }
 
 pub fn shape(i: usize) -> Shape {
-    let busy = i % 50 == 0;
+    let busy = i.is_multiple_of(50);
     Shape {
         cpu: if busy {
             0.95

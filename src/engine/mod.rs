@@ -86,15 +86,20 @@ impl Engine {
             .detectors
             .iter()
             .map(|d| {
-                let held = readings.iter().find(|(n, _)| *n == d.name).and_then(|(_, s)| *s);
+                let held = readings
+                    .iter()
+                    .find(|(n, _)| *n == d.name)
+                    .and_then(|(_, s)| *s);
                 DetectorState::restored(held)
             })
             .collect();
         if incident.phase == Phase::Resolved {
-            let outstanding = incident
-                .steps
-                .iter()
-                .any(|s| matches!(s.revert, Some(crate::incident::StepState::Pending | crate::incident::StepState::Issued)));
+            let outstanding = incident.steps.iter().any(|s| {
+                matches!(
+                    s.revert,
+                    Some(crate::incident::StepState::Pending | crate::incident::StepState::Issued)
+                )
+            });
             if outstanding {
                 state.resolved = Some(Box::new(incident));
             }

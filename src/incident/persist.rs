@@ -4,12 +4,12 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::IdempotencyKey;
 use super::record::{Incident, IncidentId, Phase, Step, StepState};
 use super::resource::{
     IncidentPhase, IncidentSpec, IncidentStatus, IncidentTarget, Reading, StepPhase, StepRecord,
     StepStatus, TIMELINE_LIMIT, TimelineEntry,
 };
-use super::IdempotencyKey;
 use crate::engine::{Event, EventKind};
 use crate::playbook::TargetRef;
 use crate::playbook::model::Playbook;
@@ -27,7 +27,9 @@ pub enum RestoreError {
         severity: Severity,
         index: u32,
     },
-    #[error("incident {incident}: step {key}: the playbook's {severity} action #{index} is now {now}, was {was}")]
+    #[error(
+        "incident {incident}: step {key}: the playbook's {severity} action #{index} is now {now}, was {was}"
+    )]
     ChangedAction {
         incident: String,
         key: String,
@@ -99,8 +101,17 @@ pub fn status_of(inc: &Incident, previous: &IncidentStatus, events: &[Event]) ->
         slack: previous.slack.clone(),
         events_published: previous.events_published,
     };
-    for e in events.iter().filter(|e| e.incident.as_ref() == Some(&inc.id)) {
-        if let EventKind::DetectorChanged { detector, to, value, .. } = &e.kind {
+    for e in events
+        .iter()
+        .filter(|e| e.incident.as_ref() == Some(&inc.id))
+    {
+        if let EventKind::DetectorChanged {
+            detector,
+            to,
+            value,
+            ..
+        } = &e.kind
+        {
             let reading = Reading {
                 detector: detector.clone(),
                 severity: match to {
@@ -245,6 +256,9 @@ fn event_name(k: &EventKind) -> &'static str {
     }
 }
 
+/// What a new leader continues from: the record and each detector's held severity.
+pub type Restored = (Incident, Vec<(String, Option<Severity>)>);
+
 /// Rebuild the engine's record of incident `name` from its resource, against the
 /// playbook as it is now. Each step's action is looked up by severity and index and
 /// must still be the same kind, or the restore fails rather than guess.
@@ -253,7 +267,7 @@ pub fn restore(
     name: &str,
     spec: &IncidentSpec,
     status: &IncidentStatus,
-) -> Result<(Incident, Vec<(String, Option<Severity>)>), RestoreError> {
+) -> Result<Restored, RestoreError> {
     if spec.playbook != pb.id.name {
         return Err(RestoreError::OtherPlaybook(
             name.to_owned(),

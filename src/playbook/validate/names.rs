@@ -26,9 +26,8 @@ pub fn is_label_key(s: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label)
-    });
+    let prefix_ok =
+        prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label));
     let alnum = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
     prefix_ok
         && !name.is_empty()
@@ -132,7 +131,15 @@ mod tests {
     fn names() {
         assert!(is_label_key("app") && is_label_key("app.kubernetes.io/name"));
         assert!(is_label_key("example.com/Team_1"));
-        for bad in ["", "/name", "Example.com/x", "a/b/c", "-app", "app-", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "/name",
+            "Example.com/x",
+            "a/b/c",
+            "-app",
+            "app-",
+            &"x".repeat(64),
+        ] {
             assert!(!is_label_key(bad), "{bad:?}");
         }
         assert!(is_dns_label("checkout-api") && !is_dns_label("Checkout") && !is_dns_label("-a"));
