@@ -177,4 +177,21 @@ pub struct PlaybookStatus {
     pub active_incidents: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation: Option<Time>,
+    /// Detectors without data at the last evaluation, and why (missing data takes no action).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_data: Vec<NoDataStatus>,
+    /// Mitigations currently applied by this playbook's incidents (`incident/step key`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_mitigations: Vec<String>,
+}
+
+/// A detector with no value for some targets at the last evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NoDataStatus {
+    pub detector: String,
+    /// A no-data reason: `unreachable`, `timeout`, `http_status`, `query_failed`,
+    /// `empty_result`, `no_series`, `stale`, `nan`.
+    pub reason: String,
+    pub targets: i32,
 }
