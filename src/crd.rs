@@ -2,11 +2,12 @@
 
 use kube::CustomResourceExt;
 
+use crate::incident::resource::Incident;
 use crate::playbook::Playbook;
 
 /// All CRDs as one YAML stream, in a stable order.
 pub fn render_all() -> Result<String, serde_saphyr::SerializeError> {
-    let crds = [Playbook::crd()];
+    let crds = [Playbook::crd(), Incident::crd()];
     let mut out = String::new();
     for crd in crds {
         out.push_str("---\n");
