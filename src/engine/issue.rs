@@ -29,7 +29,10 @@ pub(super) fn issue(
             .iter()
             .all(|s| !matches!(s.revert, Some(StepState::Pending | StepState::Issued)))
         {
-            state.resolved = None;
+            // Handed out so that writers can record the final state.
+            if let Some(done) = state.resolved.take() {
+                out.finished.push(*done);
+            }
         }
     }
     let Some(inc) = state.incident.as_mut() else {

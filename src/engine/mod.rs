@@ -27,6 +27,9 @@ pub struct Evaluation {
     /// Actions cleared by the guardrails, in order; the executor reports back with
     /// [`Engine::record_outcome`].
     pub actions: Vec<PlannedAction>,
+    /// Resolved incidents with nothing left to revert, dropped by this evaluation
+    /// (their final state, for the Incident resource).
+    pub finished: Vec<Incident>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,20 @@ impl Engine {
             .values()
             .flat_map(|m| m.values())
             .filter_map(|t| t.incident.as_deref())
+    }
+
+    /// The record of incident `id` on `target`, open or resolved with reverts outstanding.
+    pub fn record(&self, pb: &PlaybookId, target: &str, id: &crate::incident::IncidentId) -> Option<&Incident> {
+        let state = self.states.get(pb)?.get(target)?;
+        [state.incident.as_deref(), state.resolved.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|i| i.id == *id)
+    }
+
+    /// Forget every state (e.g. on losing leadership: the next leader owns them now).
+    pub fn clear(&mut self) {
+        self.states.clear();
     }
 
     /// Continue an incident a previous leader recorded, with each detector's held

@@ -20,6 +20,12 @@ impl IdempotencyKey {
     pub fn revert(&self) -> Self {
         IdempotencyKey(format!("{}/revert", self.0))
     }
+
+    /// The action kind this key names (`rateLimit`, …).
+    pub fn kind(&self) -> &str {
+        let apply = self.0.strip_suffix("/revert").unwrap_or(&self.0);
+        apply.rsplit('/').next().unwrap_or(apply)
+    }
 }
 
 impl std::fmt::Display for IdempotencyKey {

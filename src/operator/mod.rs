@@ -1,2 +1,137 @@
+//! `firebreak run`: the operator. A Playbook controller validates playbooks into
+//! the catalog and writes their conditions; the Lease holder's evaluator runs the
+//! engine against live Prometheus and writes Incidents, Events and status; the
+//! admin server exposes metrics, health and readiness. Only this module wires them.
+
+pub mod args;
 pub mod catalog;
+pub mod controller;
+pub mod evaluator;
+pub mod events;
+pub mod incidents;
 pub mod lease;
+pub mod status;
+pub mod targets;
+
+use std::sync::Arc;
+
+use kube::Client;
+use tokio::sync::watch;
+
+use crate::detect::prometheus::{ConfigError, PrometheusSource};
+use crate::incident::GlobalGuardrails;
+use crate::standalone::RunArgs;
+use crate::telemetry::{Metrics, admin};
+use catalog::Catalog;
+use lease::{LeaderElector, LeaseConfig, SystemClock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("connecting to Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("prometheus: {0}")]
+    Prometheus(#[from] ConfigError),
+    #[error("leader election: {0}")]
+    Lease(#[from] lease::LeaseError),
+    #[error("admin server on {addr}: {source}")]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Run the operator until SIGTERM or Ctrl-C, then release the Lease and stop.
+pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
+    let client = Client::try_default().await?;
+    let source = PrometheusSource::new(&args.prometheus)?;
+    let metrics = Arc::new(Metrics::default());
+    let ready = admin::Readiness::default();
+    let addr = args.admin_addr.unwrap_or(args::DEFAULT_ADMIN_ADDR);
+    admin::serve(addr, metrics.clone(), ready.clone())
+        .await
+        .map_err(|source| OperatorError::Admin { addr, source })?;
+    let op = &args.operator;
+    let identity = args::OperatorArgs::identity();
+    tracing::info!(
+        identity,
+        prometheus = source.url(),
+        namespaces = ?op.watch_namespaces,
+        leader_election = op.leader_election,
+        dry_run = op.dry_run,
+        "operator starting"
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let (leader, lease_task) = if op.leader_election {
+        let config = LeaseConfig::new(&op.lease_name, op.lease_namespace(), &identity);
+        let (rx, task) = LeaderElector::new(client.clone(), config)?.spawn(SystemClock, stopped);
+        (rx, Some(task))
+    } else {
+        (watch::channel(true).1, None)
+    };
+    let catalog = Catalog::default();
+    let controller = tokio::spawn(controller::run(
+        client.clone(),
+        catalog.clone(),
+        metrics.clone(),
+        identity.clone(),
+        op.watch_namespaces.clone(),
+        stop_rx.clone(),
+    ));
+    let global = GlobalGuardrails {
+        kill_switch: args.kill_switch,
+        dry_run: op.dry_run,
+        ..Default::default()
+    };
+    let publisher = events::LifecyclePublisher::new(client.clone(), &identity);
+    let evaluator = evaluator::Evaluator::new(
+        client,
+        source,
+        catalog,
+        metrics,
+        global,
+        publisher,
+        op.watch_namespaces.clone(),
+    );
+    let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));
+    // Ready once the process serves and watches: standbys must pass readiness too,
+    // or rolling updates would stall behind the leader.
+    ready.set(true);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = evaluating.await;
+    let _ = controller.await;
+    if let Some(task) = lease_task {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

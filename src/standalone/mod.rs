@@ -39,18 +39,20 @@ pub struct RunArgs {
     /// Hold every action (evaluation continues).
     #[arg(long, env = "FIREBREAK_KILL_SWITCH", default_value_t = false)]
     pub kill_switch: bool,
-    /// Serve /metrics, /healthz and /readyz here (e.g. 127.0.0.1:8080).
+    /// Serve /metrics, /healthz and /readyz here (operator default 0.0.0.0:8080; standalone: off).
     #[arg(long, env = "FIREBREAK_ADMIN_ADDR")]
     pub admin_addr: Option<SocketAddr>,
     /// Stop after this many cycles in total (default: until interrupted).
     #[arg(long, env = "FIREBREAK_MAX_CYCLES")]
     pub max_cycles: Option<u64>,
+    #[command(flatten)]
+    pub operator: crate::operator::args::OperatorArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("the operator mode (without --standalone) is not built yet; use --standalone")]
-    OperatorMode,
+    #[error(transparent)]
+    Operator(crate::operator::OperatorError),
     #[error(transparent)]
     Playbooks(#[from] PlaybookError),
     #[error("no playbooks to run")]
@@ -69,7 +71,7 @@ pub enum RunError {
 /// Run until Ctrl-C (or `--max-cycles`), printing the timeline to `out`.
 pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> Result<(), RunError> {
     if !args.standalone {
-        return Err(RunError::OperatorMode);
+        return crate::operator::run(args).await.map_err(RunError::Operator);
     }
     let playbooks = runner::load_playbooks(args.playbooks.as_deref())?;
     if playbooks.is_empty() {

@@ -1,0 +1,287 @@
+//! The leader's loop: every playbook in the catalog is evaluated at its
+//! `interval` against live Prometheus and the workloads its selector finds; the
+//! decisions become Incident resources, Kubernetes Events and Playbook status.
+//!
+//! A replica that becomes leader first restores the open incidents from their
+//! `Incident` resources, so it neither repeats nor forgets an action; a replica
+//! that loses leadership drops its state, which now belongs to the new leader.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::catalog::{Catalog, Entry};
+use super::events::LifecyclePublisher;
+use super::incidents::{IncidentWriter, open_incidents};
+use super::targets;
+use crate::detect::prometheus::PrometheusSource;
+use crate::engine::{Engine, Event, EventKind};
+use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
+use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
+use crate::playbook::spec::NoDataStatus;
+use crate::runner::QueryMode;
+use crate::runner::query::gather_timed;
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::{ActionLabels, PlaybookLabels, QueryLabels};
+
+/// How often the loop wakes to see which playbooks are due.
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct Evaluator {
+    client: Client,
+    source: PrometheusSource,
+    catalog: Catalog,
+    metrics: Arc<Metrics>,
+    global: GlobalGuardrails,
+    engine: Engine,
+    writer: IncidentWriter,
+    publisher: LifecyclePublisher,
+    watch_namespaces: Vec<String>,
+    next_due: HashMap<PlaybookId, Instant>,
+}
+
+impl Evaluator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        source: PrometheusSource,
+        catalog: Catalog,
+        metrics: Arc<Metrics>,
+        global: GlobalGuardrails,
+        publisher: LifecyclePublisher,
+        watch_namespaces: Vec<String>,
+    ) -> Self {
+        Evaluator {
+            writer: IncidentWriter::new(client.clone()),
+            client,
+            source,
+            catalog,
+            metrics,
+            engine: Engine::new(global.clone()),
+            global,
+            publisher,
+            watch_namespaces,
+            next_due: HashMap::new(),
+        }
+    }
+
+    /// Evaluate while `leader` is true, until `shutdown` turns true.
+    pub async fn run(mut self, mut leader: watch::Receiver<bool>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if !*leader.borrow_and_update() {
+                tokio::select! {
+                    _ = leader.changed() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            self.restore().await;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(TICK) => {}
+                    _ = leader.changed() => {}
+                    _ = shutdown.changed() => {}
+                }
+                if *shutdown.borrow() || !*leader.borrow() {
+                    break;
+                }
+                self.tick().await;
+            }
+            tracing::info!("not leading: dropping evaluation state");
+            self.engine = Engine::new(self.global.clone());
+            self.next_due.clear();
+        }
+    }
+
+    /// Continue the open incidents recorded by the previous leader.
+    async fn restore(&mut self) {
+        let found = match open_incidents(&self.client, &self.watch_namespaces).await {
+            Ok(found) => found,
+            Err(e) => {
+                // Evaluating without them would open duplicates: keep trying each tick instead.
+                tracing::error!(error = %e, "listing open incidents failed; retrying");
+                return;
+            }
+        };
+        for inc in found {
+            let name = inc.name_any();
+            let ns = inc.namespace().unwrap_or_default();
+            let id = PlaybookId {
+                namespace: ns,
+                name: inc.spec.playbook.clone(),
+            };
+            let Some(entry) = self.catalog.get(&id) else {
+                tracing::warn!(incident = %name, playbook = %id, "incident of an unknown or invalid playbook; not continued");
+                continue;
+            };
+            let status = inc.status.clone().unwrap_or_default();
+            match persist::restore(&entry.playbook, &name, &inc.spec, &status) {
+                Ok((record, readings)) => {
+                    tracing::info!(incident = %name, playbook = %id, "continuing incident");
+                    self.engine.restore(&entry.playbook, record, &readings);
+                }
+                Err(e) => tracing::error!(incident = %name, error = %e, "cannot continue incident"),
+            }
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        for entry in self.catalog.snapshot() {
+            let id = entry.playbook.id.clone();
+            let due = self.next_due.get(&id).copied().unwrap_or(now);
+            if due > now {
+                continue;
+            }
+            self.next_due.insert(id, now + entry.playbook.interval.as_std());
+            self.cycle(&entry, Timestamp::now()).await;
+        }
+    }
+
+    /// One evaluation of one playbook.
+    pub async fn cycle(&mut self, entry: &Entry, now: Timestamp) {
+        let pb = &entry.playbook;
+        let started = std::time::Instant::now();
+        let targets = match targets::list(&self.client, pb).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(playbook = %pb.id, error = %e, "listing workloads failed; skipping this cycle");
+                return;
+            }
+        };
+        let timed = gather_timed(&self.source, pb, QueryMode::Detector, now).await;
+        let mut results = Vec::with_capacity(timed.len());
+        for (d, (r, took)) in pb.detectors.iter().zip(timed) {
+            self.metrics.query_seconds.observe(took.as_secs_f64());
+            self.metrics
+                .queries
+                .get_or_create(&QueryLabels {
+                    playbook: pb.id.to_string(),
+                    detector: d.name.clone(),
+                    result: r.as_ref().err().map_or("ok", |m| m.reason()).to_owned(),
+                })
+                .inc();
+            results.push(r);
+        }
+        self.engine.set_kill_switch(self.global.kill_switch || entry.paused);
+        let eval = self.engine.evaluate(pb, &targets, &results, now);
+        let mut events = eval.events;
+        // Until the executor lands (issue 5), every action is recorded as dry-run.
+        for action in &eval.actions {
+            tracing::info!(
+                playbook = %pb.id,
+                target = %action.target,
+                incident = %action.incident,
+                key = %action.key,
+                "action recorded (dry-run)"
+            );
+            events.extend(self.engine.record_outcome(action, Ok(()), now));
+        }
+        self.count_actions(&events);
+        self.write_incidents(entry, &events, &eval.finished).await;
+        self.publisher.publish(entry, &events).await;
+        self.write_status(entry, targets.len(), now).await;
+        let labels = PlaybookLabels {
+            playbook: pb.id.to_string(),
+        };
+        self.metrics.cycles.get_or_create(&labels).inc();
+        self.metrics
+            .cycle_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    fn count_actions(&self, events: &[Event]) {
+        for e in events {
+            let (action, result) = match &e.kind {
+                EventKind::ActionIssued {
+                    action,
+                    operation,
+                    dry_run,
+                    ..
+                } => (
+                    *action,
+                    match (operation, dry_run) {
+                        (_, true) => "dry_run",
+                        (Operation::Apply, false) => "applied",
+                        (Operation::Revert, false) => "reverted",
+                    },
+                ),
+                EventKind::ActionHeld { key, .. } => (key.kind(), "held"),
+                _ => continue,
+            };
+            self.metrics
+                .actions
+                .get_or_create(&ActionLabels {
+                    action: action.to_owned(),
+                    result: result.to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    async fn write_incidents(&mut self, entry: &Entry, events: &[Event], finished: &[crate::incident::Incident]) {
+        let mut ids: Vec<(&IncidentId, &str)> = Vec::new();
+        for e in events {
+            if let Some(id) = &e.incident
+                && !ids.iter().any(|(i, _)| *i == id)
+            {
+                ids.push((id, e.target.name.as_str()));
+            }
+        }
+        for (id, target) in ids {
+            let record = self
+                .engine
+                .record(&entry.playbook.id, target, id)
+                .cloned()
+                .or_else(|| finished.iter().find(|i| i.id == *id).cloned());
+            let Some(record) = record else { continue };
+            if let Err(e) = self.writer.sync(entry, &record, events).await {
+                tracing::warn!(incident = %id, error = %e, "writing the Incident failed; retried next cycle");
+            }
+        }
+    }
+
+    /// The status fields the evaluator owns (the controller owns conditions).
+    async fn write_status(&self, entry: &Entry, targets: usize, now: Timestamp) {
+        let pb = &entry.playbook;
+        let active = self.engine.incidents().filter(|i| i.playbook == pb.id).count();
+        let counts = self.engine.missing_counts(&pb.id);
+        let mut no_data: Vec<NoDataStatus> = counts
+            .iter()
+            .filter_map(|((d, reason), n)| {
+                Some(NoDataStatus {
+                    detector: pb.detectors.get(*d)?.name.clone(),
+                    reason: (*reason).to_owned(),
+                    targets: i32::try_from(*n).unwrap_or(i32::MAX),
+                })
+            })
+            .collect();
+        no_data.sort_by(|a, b| (&a.detector, &a.reason).cmp(&(&b.detector, &b.reason)));
+        let patch = serde_json::json!({
+            "status": {
+                "targets": i32::try_from(targets).unwrap_or(i32::MAX),
+                "activeIncidents": i32::try_from(active).unwrap_or(i32::MAX),
+                "lastEvaluation": Time(now),
+                "noData": no_data,
+            }
+        });
+        let api: Api<PlaybookResource> = Api::namespaced(self.client.clone(), &pb.id.namespace);
+        if let Err(e) = api
+            .patch_status(&pb.id.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(playbook = %pb.id, error = %e, "writing Playbook status failed");
+        }
+    }
+}
