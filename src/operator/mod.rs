@@ -1,2 +1,5 @@
 pub mod catalog;
+pub mod incidents;
 pub mod lease;
+#[cfg(test)]
+mod testing_writers;
