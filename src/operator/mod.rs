@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod events;
 pub mod incidents;
 pub mod lease;
 #[cfg(test)]
