@@ -24,6 +24,7 @@ BASE = {
     ("firebreak.dev", "playbooks/status"): {"patch"},
     ("firebreak.dev", "incidents"): READ | {"create", "update", "patch", "delete"},
     ("firebreak.dev", "incidents/status"): {"get", "update", "patch"},
+    ("firebreak.dev", "playbooks/finalizers"): {"update"},  # Incidents' owner, blockOwnerDeletion
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
     ("apps", "deployments"): READ,

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::catalog::{Catalog, Entry};
-use super::events::LifecyclePublisher;
+use super::events::IncidentEvents;
 use super::incidents::{IncidentWriter, open_incidents};
 use super::targets;
 use crate::detect::prometheus::PrometheusSource;
@@ -42,7 +42,7 @@ pub struct Evaluator {
     global: GlobalGuardrails,
     engine: Engine,
     writer: IncidentWriter,
-    publisher: LifecyclePublisher,
+    publisher: IncidentEvents,
     watch_namespaces: Vec<String>,
     next_due: HashMap<PlaybookId, Instant>,
 }
@@ -55,7 +55,7 @@ impl Evaluator {
         catalog: Catalog,
         metrics: Arc<Metrics>,
         global: GlobalGuardrails,
-        publisher: LifecyclePublisher,
+        publisher: IncidentEvents,
         watch_namespaces: Vec<String>,
     ) -> Self {
         Evaluator {

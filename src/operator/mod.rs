@@ -12,6 +12,8 @@ pub mod incidents;
 pub mod lease;
 pub mod status;
 pub mod targets;
+#[cfg(test)]
+mod testing_writers;
 
 use std::sync::Arc;
 
@@ -88,7 +90,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         dry_run: op.dry_run,
         ..Default::default()
     };
-    let publisher = events::LifecyclePublisher::new(client.clone(), &identity);
+    let publisher = events::IncidentEvents::new(client.clone(), identity.clone());
     let evaluator = evaluator::Evaluator::new(
         client,
         source,

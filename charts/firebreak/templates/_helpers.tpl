@@ -149,6 +149,9 @@ install needs, then what each enabled action needs, nothing for notify.
 {{- /* Incidents are Firebreak's own records: full lifecycle. */}}
 {{- include "firebreak.grant" (list $r "firebreak.dev" (list "incidents") (list "get" "list" "watch" "create" "update" "patch" "delete")) }}
 {{- include "firebreak.grant" (list $r "firebreak.dev" (list "incidents/status") (list "get" "update" "patch")) }}
+{{- /* Incidents are owned by their Playbook with blockOwnerDeletion, which
+needs update on the owner's finalizers (OwnerReferencesPermissionEnforcement). */}}
+{{- include "firebreak.grant" (list $r "firebreak.dev" (list "playbooks/finalizers") (list "update")) }}
 {{- /* Events about Playbooks and Incidents (kube-runtime's recorder uses events.k8s.io). */}}
 {{- include "firebreak.grant" (list $r "" (list "events") (list "create" "patch")) }}
 {{- include "firebreak.grant" (list $r "events.k8s.io" (list "events") (list "create" "patch")) }}
