@@ -21,6 +21,7 @@ use super::catalog::{Catalog, Entry};
 use super::events::IncidentEvents;
 use super::incidents::{IncidentWriter, open_incidents};
 use super::targets;
+use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
 use crate::engine::{Engine, Event, EventKind};
 use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
@@ -34,9 +35,9 @@ use crate::telemetry::metrics::{ActionLabels, PlaybookLabels, QueryLabels};
 /// How often the loop wakes to see which playbooks are due.
 const TICK: Duration = Duration::from_secs(1);
 
-pub struct Evaluator {
+pub struct Evaluator<S = PrometheusSource> {
     client: Client,
-    source: PrometheusSource,
+    source: S,
     catalog: Catalog,
     metrics: Arc<Metrics>,
     global: GlobalGuardrails,
@@ -47,11 +48,10 @@ pub struct Evaluator {
     next_due: HashMap<PlaybookId, Instant>,
 }
 
-impl Evaluator {
-    #[allow(clippy::too_many_arguments)]
+impl<S: MetricSource> Evaluator<S> {
     pub fn new(
         client: Client,
-        source: PrometheusSource,
+        source: S,
         catalog: Catalog,
         metrics: Arc<Metrics>,
         global: GlobalGuardrails,
