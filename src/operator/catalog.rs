@@ -41,17 +41,26 @@ impl Catalog {
 
     pub fn snapshot(&self) -> Vec<Entry> {
         // A poisoned lock only means a writer panicked mid-insert; the map is still usable.
-        let guard = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.values().cloned().collect()
     }
 
     pub fn get(&self, id: &PlaybookId) -> Option<Entry> {
-        let guard = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.get(id).cloned()
     }
 
     fn write(&self, f: impl FnOnce(&mut BTreeMap<PlaybookId, Entry>)) {
-        let mut guard = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard);
     }
 }
