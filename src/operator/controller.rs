@@ -257,3 +257,5 @@ async fn warn_invalid(pb: &Playbook, id: &PlaybookId, problems: &[Problem], ctx:
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;
