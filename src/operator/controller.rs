@@ -135,13 +135,11 @@ impl Context {
 }
 
 /// Validate one playbook and bring the catalog and its status in line.
-#[tracing::instrument(skip_all, fields(playbook = tracing::field::Empty))]
+#[tracing::instrument(skip_all, fields(playbook = %key(&pb)))]
 pub async fn reconcile(pb: Arc<Playbook>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let id = id(&pb)?;
-    tracing::Span::current().record("playbook", tracing::field::display(&id));
-    match apply(&pb, &id, &ctx).await {
+    match apply(&pb, &ctx).await {
         Ok((outcome, action)) => {
-            ctx.backoff.reset(&id.to_string());
+            ctx.backoff.reset(&key(&pb));
             ctx.record_result(outcome);
             Ok(action)
         }
@@ -153,11 +151,11 @@ pub async fn reconcile(pb: Arc<Playbook>, ctx: Arc<Context>) -> Result<Action, E
 }
 
 /// The pipeline; returns the outcome label and what to do next.
-async fn apply(
-    pb: &Playbook,
-    id: &PlaybookId,
-    ctx: &Context,
-) -> Result<(&'static str, Action), Error> {
+async fn apply(pb: &Playbook, ctx: &Context) -> Result<(&'static str, Action), Error> {
+    let (Some(namespace), Some(name)) = (pb.namespace(), pb.metadata.name.clone()) else {
+        return Err(Error::MissingMetadata);
+    };
+    let id = PlaybookId { namespace, name };
     match validate(pb) {
         Ok(model) => {
             ctx.catalog.upsert(Entry {
@@ -166,14 +164,14 @@ async fn apply(
                 generation: pb.metadata.generation,
                 paused: status::is_paused(pb),
             });
-            write_status(pb, id, &[], ctx).await?;
+            write_status(pb, &id, &[], ctx).await?;
             Ok(("valid", Action::requeue(REFRESH)))
         }
         Err(problems) => {
-            ctx.catalog.remove(id);
-            if write_status(pb, id, &problems, ctx).await? {
+            ctx.catalog.remove(&id);
+            if write_status(pb, &id, &problems, ctx).await? {
                 tracing::info!(problems = problems.len(), "playbook invalid");
-                warn_invalid(pb, id, &problems, ctx).await;
+                warn_invalid(pb, &id, &problems, ctx).await;
             }
             // Nothing to retry: the spec has to change first.
             Ok(("invalid", Action::await_change()))
@@ -185,7 +183,7 @@ async fn apply(
 /// failure of the object (never at once: that would hammer a failing API).
 pub fn error_policy(pb: Arc<Playbook>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.record_error(error);
-    let key = id(&pb).map_or_else(|_| pb.name_any(), |id| id.to_string());
+    let key = key(&pb);
     let delay = ctx.backoff.next_delay(&key, error.is_transient());
     tracing::warn!(
         playbook = %key,
@@ -197,11 +195,9 @@ pub fn error_policy(pb: Arc<Playbook>, error: &Error, ctx: Arc<Context>) -> Acti
     Action::requeue(delay)
 }
 
-fn id(pb: &Playbook) -> Result<PlaybookId, Error> {
-    match (pb.namespace(), pb.metadata.name.clone()) {
-        (Some(namespace), Some(name)) => Ok(PlaybookId { namespace, name }),
-        _ => Err(Error::MissingMetadata),
-    }
+/// `namespace/name`, as [`PlaybookId`] displays: the backoff and log key.
+fn key(pb: &Playbook) -> String {
+    format!("{}/{}", pb.namespace().unwrap_or_default(), pb.name_any())
 }
 
 /// Patch the owned status fields if they changed; `Ok(true)` when written.

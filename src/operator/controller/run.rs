@@ -46,6 +46,9 @@ pub async fn run(
             .map(|ns| (Api::namespaced(client.clone(), &ns), Some(ns)))
             .collect(),
     };
+    if watches.is_empty() {
+        tracing::warn!("no namespaces to watch: the playbook controller has nothing to do");
+    }
     let controllers = watches
         .into_iter()
         .map(|(api, namespace)| watch(api, namespace, ctx.clone(), shutdown.clone()));

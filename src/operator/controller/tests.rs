@@ -346,3 +346,21 @@ async fn a_rejected_event_does_not_fail_the_reconcile() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_playbook_without_a_namespace_is_an_error_retried_slowly() {
+    let mut pb = Playbook::test();
+    pb.metadata.namespace = None;
+    let pb = Arc::new(pb);
+    let (ctx, server) = context();
+    let server = server.run(vec![]);
+
+    let error = reconcile(pb.clone(), ctx.clone())
+        .await
+        .expect_err("no namespace");
+    let action = error_policy(pb, &error, ctx.clone());
+    finish(ctx, server).await;
+
+    assert!(matches!(error, Error::MissingMetadata), "{error}");
+    assert_eq!(action, Action::requeue(Duration::from_secs(300)));
+}
