@@ -24,6 +24,7 @@ use super::targets;
 use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
 use crate::engine::{Engine, Event, EventKind};
+use crate::incident::resource::Incident as IncidentResource;
 use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
 use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::playbook::spec::NoDataStatus;
@@ -46,6 +47,8 @@ pub struct Evaluator<S = PrometheusSource> {
     publisher: IncidentEvents,
     watch_namespaces: Vec<String>,
     next_due: HashMap<PlaybookId, Instant>,
+    /// Open incidents listed at the start of leadership, not yet continued.
+    pending: HashMap<PlaybookId, Vec<IncidentResource>>,
 }
 
 impl<S: MetricSource> Evaluator<S> {
@@ -69,6 +72,7 @@ impl<S: MetricSource> Evaluator<S> {
             publisher,
             watch_namespaces,
             next_due: HashMap::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -85,7 +89,7 @@ impl<S: MetricSource> Evaluator<S> {
                 }
                 continue;
             }
-            self.restore().await;
+            let mut listed = self.list_open().await;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(TICK) => {}
@@ -95,42 +99,54 @@ impl<S: MetricSource> Evaluator<S> {
                 if *shutdown.borrow() || !*leader.borrow() {
                     break;
                 }
+                if !listed {
+                    listed = self.list_open().await;
+                    continue;
+                }
                 self.tick().await;
             }
             tracing::info!("not leading: dropping evaluation state");
             self.engine = Engine::new(self.global.clone());
             self.next_due.clear();
+            self.pending.clear();
         }
     }
 
-    /// Continue the open incidents recorded by the previous leader.
-    async fn restore(&mut self) {
-        let found = match open_incidents(&self.client, &self.watch_namespaces).await {
-            Ok(found) => found,
-            Err(e) => {
-                // Evaluating without them would open duplicates: keep trying each tick instead.
-                tracing::error!(error = %e, "listing open incidents failed; retrying");
-                return;
-            }
-        };
-        for inc in found {
-            let name = inc.name_any();
-            let ns = inc.namespace().unwrap_or_default();
-            let id = PlaybookId {
-                namespace: ns,
-                name: inc.spec.playbook.clone(),
-            };
-            let Some(entry) = self.catalog.get(&id) else {
-                tracing::warn!(incident = %name, playbook = %id, "incident of an unknown or invalid playbook; not continued");
-                continue;
-            };
-            let status = inc.status.clone().unwrap_or_default();
-            match persist::restore(&entry.playbook, &name, &inc.spec, &status) {
-                Ok((record, readings)) => {
-                    tracing::info!(incident = %name, playbook = %id, "continuing incident");
-                    self.engine.restore(&entry.playbook, record, &readings);
+    /// List the open incidents the previous leader recorded; each is continued
+    /// just before its playbook's first evaluation (the catalog may still be filling).
+    async fn list_open(&mut self) -> bool {
+        match open_incidents(&self.client, &self.watch_namespaces).await {
+            Ok(found) => {
+                for inc in found {
+                    let id = PlaybookId {
+                        namespace: inc.namespace().unwrap_or_default(),
+                        name: inc.spec.playbook.clone(),
+                    };
+                    self.pending.entry(id).or_default().push(inc);
                 }
-                Err(e) => tracing::error!(incident = %name, error = %e, "cannot continue incident"),
+                true
+            }
+            Err(e) => {
+                // Evaluating without them would open duplicates: retry before anything else.
+                tracing::error!(error = %e, "listing open incidents failed; retrying");
+                false
+            }
+        }
+    }
+
+    fn restore(&mut self, entry: &Entry) {
+        let pb = &entry.playbook;
+        for inc in self.pending.remove(&pb.id).unwrap_or_default() {
+            let name = inc.name_any();
+            let status = inc.status.clone().unwrap_or_default();
+            match persist::restore(pb, &name, &inc.spec, &status) {
+                Ok((record, readings)) => {
+                    tracing::info!(incident = %name, playbook = %pb.id, "continuing incident");
+                    self.engine.restore(pb, record, &readings);
+                }
+                Err(e) => {
+                    tracing::error!(incident = %name, playbook = %pb.id, error = %e, "cannot continue incident")
+                }
             }
         }
     }
@@ -144,6 +160,7 @@ impl<S: MetricSource> Evaluator<S> {
                 continue;
             }
             self.next_due.insert(id, now + entry.playbook.interval.as_std());
+            self.restore(&entry);
             self.cycle(&entry, Timestamp::now()).await;
         }
     }

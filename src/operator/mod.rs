@@ -13,6 +13,8 @@ pub mod lease;
 pub mod status;
 pub mod targets;
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod testing_writers;
 
 use std::sync::Arc;
@@ -77,14 +79,30 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         (watch::channel(true).1, None)
     };
     let catalog = Catalog::default();
-    let controller = tokio::spawn(controller::run(
+    // Every replica keeps the catalog warm, so a new leader evaluates at once;
+    // status writes are idempotent, so standbys writing the same status is harmless.
+    let ctx = Arc::new(controller::Context::new(
         client.clone(),
         catalog.clone(),
+        kube::runtime::events::Reporter {
+            controller: "firebreak".into(),
+            instance: Some(identity.clone()),
+        },
+        Arc::new(SystemClock),
         metrics.clone(),
-        identity.clone(),
-        op.watch_namespaces.clone(),
-        stop_rx.clone(),
     ));
+    let scope = if op.watch_namespaces.is_empty() {
+        controller::WatchScope::Cluster
+    } else {
+        controller::WatchScope::Namespaces(op.watch_namespaces.clone())
+    };
+    let controller_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let controller = tokio::spawn(controller::run(ctx, scope, controller_stop));
     let global = GlobalGuardrails {
         kill_switch: args.kill_switch,
         dry_run: op.dry_run,

@@ -10,9 +10,66 @@ use serde::{Deserialize, Serialize};
 use crate::duration::Duration;
 use crate::severity::PerSeverity;
 
+/// The detector fires on low values: `comparison: below`, or no comparison on a
+/// `memoryLeak` (its default), as `validate.rs` decides.
+macro_rules! fires_below {
+    () => {
+        "(has(self.comparison) ? self.comparison == 'below' : has(self.memoryLeak))"
+    };
+}
+
+/// Every two thresholds present are ordered by `$op` (higher severity on the
+/// left); pairwise over the present ones, since any may be absent.
+macro_rules! thresholds_ordered {
+    ($op:literal) => {
+        concat!(
+            "(!has(self.thresholds.low) || !has(self.thresholds.medium) || self.thresholds.medium ", $op, " self.thresholds.low)",
+            " && (!has(self.thresholds.low) || !has(self.thresholds.high) || self.thresholds.high ", $op, " self.thresholds.low)",
+            " && (!has(self.thresholds.low) || !has(self.thresholds.critical) || self.thresholds.critical ", $op, " self.thresholds.low)",
+            " && (!has(self.thresholds.medium) || !has(self.thresholds.high) || self.thresholds.high ", $op, " self.thresholds.medium)",
+            " && (!has(self.thresholds.medium) || !has(self.thresholds.critical) || self.thresholds.critical ", $op, " self.thresholds.medium)",
+            " && (!has(self.thresholds.high) || !has(self.thresholds.critical) || self.thresholds.critical ", $op, " self.thresholds.high)",
+        )
+    };
+}
+
+/// CEL rule (`x-kubernetes-validations`) on a detector: for `comparison: above`
+/// thresholds strictly increase with severity. The API server then rejects at
+/// `kubectl apply` what `validate.rs` would reject later.
+pub const THRESHOLDS_INCREASE_RULE: &str = concat!(
+    "!has(self.thresholds) || ",
+    fires_below!(),
+    " || (",
+    thresholds_ordered!(">"),
+    ")"
+);
+pub const THRESHOLDS_INCREASE_MESSAGE: &str = "thresholds must increase with severity (low < medium < high < critical) when comparison is above, the default";
+
+/// CEL rule on a detector: for `comparison: below` thresholds strictly decrease.
+pub const THRESHOLDS_DECREASE_RULE: &str = concat!(
+    "!has(self.thresholds) || !",
+    fires_below!(),
+    " || (",
+    thresholds_ordered!("<"),
+    ")"
+);
+pub const THRESHOLDS_DECREASE_MESSAGE: &str = "thresholds must decrease with severity (low > medium > high > critical) when comparison is below, the default for memoryLeak";
+
 /// One detector of a playbook.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": THRESHOLDS_INCREASE_RULE,
+        "message": THRESHOLDS_INCREASE_MESSAGE,
+        "fieldPath": ".thresholds",
+    },
+    {
+        "rule": THRESHOLDS_DECREASE_RULE,
+        "message": THRESHOLDS_DECREASE_MESSAGE,
+        "fieldPath": ".thresholds",
+    },
+]))]
 pub struct DetectorSpec {
     /// Unique within the playbook; appears in incidents and events.
     pub name: String,

@@ -59,6 +59,8 @@ pub struct PlaybookSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
     /// Signals judged per workload; an incident's severity is the highest of its detectors.
+    // maxItems also bounds the API server's cost estimate of the detectors' CEL rules.
+    #[schemars(length(max = crate::playbook::validate::MAX_DETECTORS))]
     pub detectors: Vec<DetectorSpec>,
     /// Actions per severity. Reaching a severity runs its actions and those of every
     /// lower severity that have not run yet for the incident, lowest first.

@@ -41,6 +41,18 @@ pub struct ActionLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `valid`, `invalid` or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileErrorLabels {
+    /// The error's `metric_label()` (`patch_status`, `publish_event`, …).
+    pub error: String,
+}
+
 /// Every metric Firebreak exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -53,6 +65,8 @@ pub struct Metrics {
     pub incidents_opened: Family<SeverityLabels, Counter>,
     pub incidents_active: Family<SeverityLabels, Gauge>,
     pub actions: Family<ActionLabels, Counter>,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_errors: Family<ReconcileErrorLabels, Counter>,
 }
 
 fn seconds_buckets() -> impl Iterator<Item = f64> {
@@ -107,6 +121,18 @@ impl Default for Metrics {
         );
         let actions = Family::default();
         registry.register("actions", "Actions by kind and result", actions.clone());
+        let reconciles = Family::default();
+        registry.register(
+            "reconciles",
+            "Playbook reconciles by result (valid, invalid, error)",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::default();
+        registry.register(
+            "reconcile_errors",
+            "Playbook reconcile failures by kind",
+            reconcile_errors.clone(),
+        );
         Metrics {
             registry,
             cycles,
@@ -117,6 +143,8 @@ impl Default for Metrics {
             incidents_opened,
             incidents_active,
             actions,
+            reconciles,
+            reconcile_errors,
         }
     }
 }

@@ -1,18 +1,17 @@
-//! A scripted API server for the Lease (controller-rs `ApiServerVerifier` style):
-//! each expected request is checked for method and URI, its JSON body kept for
-//! the test to assert, and answered the way kube-apiserver would.
+//! The Lease scripts for the operator's shared scripted API server
+//! ([`crate::operator::testing`]): Lease objects and the answers
+//! kube-apiserver gives to reads and writes of them.
 
-use http::{Method, Request, Response, StatusCode};
-use jiff::{SignedDuration, Timestamp};
+use http::{Method, StatusCode};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::Client;
-use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use tower_test::mock::{self, Handle};
 
 use super::{LeaderElector, LeaseConfig};
+use crate::operator::testing::{self, Exchange};
+
+pub use crate::operator::testing::{served, t};
 
 pub const NS: &str = "firebreak-system";
 pub const NAME: &str = "firebreak";
@@ -23,12 +22,6 @@ pub const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/firebreak-syste
 pub const CREATE: &str =
     "/apis/coordination.k8s.io/v1/namespaces/firebreak-system/leases?&fieldManager=firebreak";
 pub const UPDATE: &str = "/apis/coordination.k8s.io/v1/namespaces/firebreak-system/leases/firebreak?&fieldManager=firebreak";
-
-/// Test time: `secs` after a fixed instant.
-pub fn t(secs: i64) -> Timestamp {
-    let t0: Timestamp = "2025-06-02T09:00:00Z".parse().expect("valid timestamp");
-    t0 + SignedDuration::from_secs(secs)
-}
 
 /// `t(secs)` the way a Lease carries it (MicroTime wire format).
 pub fn wire(secs: i64) -> String {
@@ -41,10 +34,9 @@ pub fn elector() -> (LeaderElector, ApiServerVerifier) {
 }
 
 pub fn elector_with(config: LeaseConfig) -> (LeaderElector, ApiServerVerifier) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, NS);
+    let (client, server) = testing::client(NS);
     let elector = LeaderElector::new(client, config).expect("valid config");
-    (elector, ApiServerVerifier(handle))
+    (elector, ApiServerVerifier(server))
 }
 
 /// Drop the elector (closing the mock) and return what the server received,
@@ -52,15 +44,6 @@ pub fn elector_with(config: LeaseConfig) -> (LeaderElector, ApiServerVerifier) {
 pub async fn finish(elector: LeaderElector, server: JoinHandle<Vec<Value>>) -> Vec<Value> {
     drop(elector);
     served(server).await
-}
-
-/// What the server received once every client is gone.
-pub async fn served(server: JoinHandle<Vec<Value>>) -> Vec<Value> {
-    match tokio::time::timeout(std::time::Duration::from_secs(10), server).await {
-        Ok(Ok(bodies)) => bodies,
-        Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => panic!("the API server script did not finish"),
-    }
 }
 
 /// A stored Lease as the API server returns it.
@@ -141,110 +124,74 @@ impl Reply {
     }
 }
 
-/// One expected request.
-pub struct Exchange {
-    method: Method,
-    uri: &'static str,
-    reply: Reply,
-}
-
 pub fn get(reply: Reply) -> Exchange {
-    Exchange {
-        method: Method::GET,
-        uri: LEASE,
-        reply,
-    }
+    Exchange::new(Method::GET, LEASE, reply.into())
 }
 
 pub fn create(reply: Reply) -> Exchange {
-    Exchange {
-        method: Method::POST,
-        uri: CREATE,
-        reply,
-    }
+    Exchange::new(Method::POST, CREATE, reply.into())
 }
 
 pub fn update(reply: Reply) -> Exchange {
-    Exchange {
-        method: Method::PUT,
-        uri: UPDATE,
-        reply,
-    }
+    Exchange::new(Method::PUT, UPDATE, reply.into())
 }
 
-pub struct ApiServerVerifier(Handle<Request<Body>, Response<Body>>);
+/// The shared verifier, resolving to the JSON bodies of the writes.
+pub struct ApiServerVerifier(testing::ApiServerVerifier);
 
 impl ApiServerVerifier {
-    /// Serve `script` in order, then fail on any further request. Resolves to the
-    /// JSON bodies of the write requests once the client is dropped.
+    /// Serve `script` in order, then fail on any further request. Resolves to
+    /// the JSON bodies of the write requests once the client is dropped.
     pub fn run(self, script: Vec<Exchange>) -> JoinHandle<Vec<Value>> {
-        let mut handle = self.0;
+        let server = self.0.run(script);
         tokio::spawn(async move {
-            let mut bodies = Vec::new();
-            for (step, expected) in script.into_iter().enumerate() {
-                let Some((request, send)) = handle.next_request().await else {
-                    panic!(
-                        "step {step}: expected {} {}, but the client closed",
-                        expected.method, expected.uri
-                    );
-                };
-                assert_eq!(request.method(), expected.method, "step {step} method");
-                assert_eq!(request.uri().to_string(), expected.uri, "step {step} uri");
-                let bytes = request
-                    .into_body()
-                    .collect_bytes()
-                    .await
-                    .expect("request body");
-                let body: Option<Value> = (!bytes.is_empty())
-                    .then(|| serde_json::from_slice(&bytes).expect("request body is JSON"));
-                send.send_response(answer(expected.reply, body.as_ref()));
-                bodies.extend(body);
-            }
-            if let Some((request, _)) = handle.next_request().await {
-                panic!("unexpected request {} {}", request.method(), request.uri());
-            }
-            bodies
+            let received = served(server).await;
+            received.into_iter().filter_map(|r| r.body).collect()
         })
     }
 }
 
-fn answer(reply: Reply, body: Option<&Value>) -> Response<Body> {
-    let (status, json) = match reply {
-        Reply::Object(lease) => (StatusCode::OK, serde_json::to_value(*lease).expect("lease")),
-        Reply::Stored(resource_version) => {
-            let mut stored = body.cloned().expect("a write has a body");
-            let created = stored["metadata"].get("uid").is_none();
-            stored["apiVersion"] = json!("coordination.k8s.io/v1");
-            stored["kind"] = json!("Lease");
-            stored["metadata"]["resourceVersion"] = json!(resource_version);
-            if created {
-                stored["metadata"]["uid"] = json!("8b0e7f52-0c5d-4f0b-a1e3-2f9d6c4b7e10");
-                stored["metadata"]["creationTimestamp"] = json!("2025-06-02T09:00:00Z");
+impl From<Reply> for testing::Reply {
+    fn from(reply: Reply) -> Self {
+        match reply {
+            Reply::Object(lease) => {
+                testing::Reply::json(StatusCode::OK, serde_json::to_value(*lease).expect("lease"))
             }
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (status, stored)
+            Reply::Stored(resource_version) => {
+                testing::Reply::with(move |body| stored(body, resource_version))
+            }
+            Reply::Status(status, reason, message) => testing::Reply::json(
+                status,
+                json!({
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": message,
+                    "reason": reason,
+                    "details": { "name": NAME, "group": "coordination.k8s.io", "kind": "leases" },
+                    "code": status.as_u16(),
+                }),
+            ),
         }
-        Reply::Status(status, reason, message) => (
-            status,
-            json!({
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": message,
-                "reason": reason,
-                "details": { "name": NAME, "group": "coordination.k8s.io", "kind": "leases" },
-                "code": status.as_u16(),
-            }),
-        ),
+    }
+}
+
+/// The written Lease as stored under a new `resourceVersion` (201 for create).
+fn stored(body: Option<&Value>, resource_version: &str) -> (StatusCode, Value) {
+    let mut stored = body.cloned().expect("a write has a body");
+    let created = stored["metadata"].get("uid").is_none();
+    stored["apiVersion"] = json!("coordination.k8s.io/v1");
+    stored["kind"] = json!("Lease");
+    stored["metadata"]["resourceVersion"] = json!(resource_version);
+    if created {
+        stored["metadata"]["uid"] = json!("8b0e7f52-0c5d-4f0b-a1e3-2f9d6c4b7e10");
+        stored["metadata"]["creationTimestamp"] = json!("2025-06-02T09:00:00Z");
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(&json).expect("json")))
-        .expect("response")
+    (status, stored)
 }
