@@ -297,6 +297,11 @@ fn crate_duration(secs: u64) -> firebreak::duration::Duration {
 }
 
 fn main() {
+    // `cargo test --all-targets` also runs bench binaries, without `--bench`:
+    // measure only under `cargo bench` (debug builds and a 5-minute setup).
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

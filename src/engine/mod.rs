@@ -71,7 +71,12 @@ impl Engine {
     }
 
     /// The record of incident `id` on `target`, open or resolved with reverts outstanding.
-    pub fn record(&self, pb: &PlaybookId, target: &str, id: &crate::incident::IncidentId) -> Option<&Incident> {
+    pub fn record(
+        &self,
+        pb: &PlaybookId,
+        target: &str,
+        id: &crate::incident::IncidentId,
+    ) -> Option<&Incident> {
         let state = self.states.get(pb)?.get(target)?;
         [state.incident.as_deref(), state.resolved.as_deref()]
             .into_iter()

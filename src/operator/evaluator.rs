@@ -26,8 +26,8 @@ use crate::detect::prometheus::PrometheusSource;
 use crate::engine::{Engine, Event, EventKind};
 use crate::incident::resource::Incident as IncidentResource;
 use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
-use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::playbook::spec::NoDataStatus;
+use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::runner::QueryMode;
 use crate::runner::query::gather_timed;
 use crate::telemetry::Metrics;
@@ -61,6 +61,12 @@ impl<S: MetricSource> Evaluator<S> {
         publisher: IncidentEvents,
         watch_namespaces: Vec<String>,
     ) -> Self {
+        // No executor yet (issue 5): every action is recorded as dry-run, whatever
+        // the configuration says, so no status ever claims a change was applied.
+        let global = GlobalGuardrails {
+            dry_run: true,
+            ..global
+        };
         Evaluator {
             writer: IncidentWriter::new(client.clone()),
             client,
@@ -77,7 +83,11 @@ impl<S: MetricSource> Evaluator<S> {
     }
 
     /// Evaluate while `leader` is true, until `shutdown` turns true.
-    pub async fn run(mut self, mut leader: watch::Receiver<bool>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut leader: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             if *shutdown.borrow() {
                 return;
@@ -114,7 +124,7 @@ impl<S: MetricSource> Evaluator<S> {
 
     /// List the open incidents the previous leader recorded; each is continued
     /// just before its playbook's first evaluation (the catalog may still be filling).
-    async fn list_open(&mut self) -> bool {
+    pub async fn list_open(&mut self) -> bool {
         match open_incidents(&self.client, &self.watch_namespaces).await {
             Ok(found) => {
                 for inc in found {
@@ -134,7 +144,8 @@ impl<S: MetricSource> Evaluator<S> {
         }
     }
 
-    fn restore(&mut self, entry: &Entry) {
+    /// Continue `entry`'s listed open incidents (before its first evaluation).
+    pub fn restore(&mut self, entry: &Entry) {
         let pb = &entry.playbook;
         for inc in self.pending.remove(&pb.id).unwrap_or_default() {
             let name = inc.name_any();
@@ -159,21 +170,22 @@ impl<S: MetricSource> Evaluator<S> {
             if due > now {
                 continue;
             }
-            self.next_due.insert(id, now + entry.playbook.interval.as_std());
+            self.next_due
+                .insert(id, now + entry.playbook.interval.as_std());
             self.restore(&entry);
             self.cycle(&entry, Timestamp::now()).await;
         }
     }
 
-    /// One evaluation of one playbook.
-    pub async fn cycle(&mut self, entry: &Entry, now: Timestamp) {
+    /// One evaluation of one playbook; returns the engine's events.
+    pub async fn cycle(&mut self, entry: &Entry, now: Timestamp) -> Vec<Event> {
         let pb = &entry.playbook;
         let started = std::time::Instant::now();
         let targets = match targets::list(&self.client, pb).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(playbook = %pb.id, error = %e, "listing workloads failed; skipping this cycle");
-                return;
+                return Vec::new();
             }
         };
         let timed = gather_timed(&self.source, pb, QueryMode::Detector, now).await;
@@ -190,7 +202,8 @@ impl<S: MetricSource> Evaluator<S> {
                 .inc();
             results.push(r);
         }
-        self.engine.set_kill_switch(self.global.kill_switch || entry.paused);
+        self.engine
+            .set_kill_switch(self.global.kill_switch || entry.paused);
         let eval = self.engine.evaluate(pb, &targets, &results, now);
         let mut events = eval.events;
         // Until the executor lands (issue 5), every action is recorded as dry-run.
@@ -216,6 +229,7 @@ impl<S: MetricSource> Evaluator<S> {
             .cycle_seconds
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
+        events
     }
 
     fn count_actions(&self, events: &[Event]) {
@@ -247,7 +261,12 @@ impl<S: MetricSource> Evaluator<S> {
         }
     }
 
-    async fn write_incidents(&mut self, entry: &Entry, events: &[Event], finished: &[crate::incident::Incident]) {
+    async fn write_incidents(
+        &mut self,
+        entry: &Entry,
+        events: &[Event],
+        finished: &[crate::incident::Incident],
+    ) {
         let mut ids: Vec<(&IncidentId, &str)> = Vec::new();
         for e in events {
             if let Some(id) = &e.incident
@@ -272,7 +291,11 @@ impl<S: MetricSource> Evaluator<S> {
     /// The status fields the evaluator owns (the controller owns conditions).
     async fn write_status(&self, entry: &Entry, targets: usize, now: Timestamp) {
         let pb = &entry.playbook;
-        let active = self.engine.incidents().filter(|i| i.playbook == pb.id).count();
+        let active = self
+            .engine
+            .incidents()
+            .filter(|i| i.playbook == pb.id)
+            .count();
         let counts = self.engine.missing_counts(&pb.id);
         let mut no_data: Vec<NoDataStatus> = counts
             .iter()
@@ -302,3 +325,6 @@ impl<S: MetricSource> Evaluator<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

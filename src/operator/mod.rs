@@ -48,14 +48,21 @@ pub enum OperatorError {
 pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
     let client = Client::try_default().await?;
     let source = PrometheusSource::new(&args.prometheus)?;
-    let metrics = Arc::new(Metrics::default());
+    let identity = args::OperatorArgs::identity();
+    let publisher = events::IncidentEvents::new(client.clone(), identity.clone());
+    let mut metrics = Metrics::default();
+    metrics.register(
+        "event_failures",
+        "Kubernetes Events that could not be published, by kind",
+        publisher.failures().clone(),
+    );
+    let metrics = Arc::new(metrics);
     let ready = admin::Readiness::default();
     let addr = args.admin_addr.unwrap_or(args::DEFAULT_ADMIN_ADDR);
     admin::serve(addr, metrics.clone(), ready.clone())
         .await
         .map_err(|source| OperatorError::Admin { addr, source })?;
     let op = &args.operator;
-    let identity = args::OperatorArgs::identity();
     tracing::info!(
         identity,
         prometheus = source.url(),
@@ -108,7 +115,6 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         dry_run: op.dry_run,
         ..Default::default()
     };
-    let publisher = events::IncidentEvents::new(client.clone(), identity.clone());
     let evaluator = evaluator::Evaluator::new(
         client,
         source,

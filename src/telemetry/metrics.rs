@@ -150,6 +150,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Register a metric owned by a component (e.g. its failure counter).
+    pub fn register(
+        &mut self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry.register(name, help, metric);
+    }
+
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -1,0 +1,266 @@
+//! One evaluator cycle against a scripted API server: the exact requests it sends
+//! for an incident that opens, and a new leader continuing that incident from its
+//! resource without repeating an action, then reverting its mitigation once.
+
+use std::sync::Arc;
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::Evaluator;
+use crate::detect::file_source::FileSource;
+use crate::engine::{Event, EventKind};
+use crate::incident::{GlobalGuardrails, Operation};
+use crate::operator::catalog::{Catalog, Entry};
+use crate::operator::events::IncidentEvents;
+use crate::operator::testing_writers::fixtures::{PLAYBOOK_UID, t};
+use crate::operator::testing_writers::{Received, Reply, expect, mock_client, served};
+use crate::telemetry::Metrics;
+
+const PLAYBOOK: &str = r#"
+apiVersion: firebreak.dev/v1alpha1
+kind: Playbook
+metadata: {name: memory-leak, namespace: risk}
+spec:
+  target:
+    kind: Deployment
+    selector: {matchLabels: {app: pricer}}
+  interval: 15s
+  detectors:
+    - name: memory-pressure
+      memoryPressure: {}
+      thresholds: {low: 0.7, critical: 0.95}
+      clearFor: 15s
+  actions:
+    low:
+      - notify: {}
+    critical:
+      - rateLimit: {requestsPerSecond: 100}
+"#;
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/risk/deployments?&labelSelector=app%3Dpricer";
+const INCIDENTS: &str =
+    "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&fieldManager=firebreak";
+const INCIDENT: &str =
+    "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440";
+const INCIDENT_STATUS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440/status?&fieldManager=firebreak";
+const LIST_INCIDENTS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&limit=500";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/risk/deployments/pricer";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/risk/events?";
+const PLAYBOOK_STATUS: &str =
+    "/apis/firebreak.dev/v1alpha1/namespaces/risk/playbooks/memory-leak/status?";
+
+fn entry() -> Entry {
+    let pb = crate::playbook::load::parse_documents(PLAYBOOK, None)
+        .into_iter()
+        .next()
+        .expect("one document")
+        .expect("valid playbook");
+    Entry {
+        playbook: Arc::new(pb),
+        uid: PLAYBOOK_UID.to_owned(),
+        generation: Some(1),
+        paused: false,
+    }
+}
+
+/// Memory pressure of risk/pricer: 0.97 for the first 30 s, then 0.5.
+fn source() -> FileSource {
+    let mut text = String::from("# TYPE firebreak_signal gauge\n");
+    for secs in (0..=120).step_by(15) {
+        let v = if secs <= 15 { 0.97 } else { 0.5 };
+        text.push_str(&format!(
+            "firebreak_signal{{detector=\"memory-pressure\",namespace=\"risk\",workload=\"pricer\"}} {v} {}\n",
+            t(secs).as_second()
+        ));
+    }
+    text.push_str("# EOF\n");
+    FileSource::parse(&text).expect("signals")
+}
+
+fn deployments() -> Reply {
+    Reply::ok(json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadataList",
+        "metadata": {"resourceVersion": "100"},
+        "items": [{
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {"name": "pricer", "namespace": "risk", "uid": "c2b7e4a1-93f0-4d6e-b1a8-5e0f7c3d9b26"}
+        }]
+    }))
+}
+
+fn deployment() -> Reply {
+    Reply::ok(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "pricer", "namespace": "risk", "uid": "c2b7e4a1-93f0-4d6e-b1a8-5e0f7c3d9b26"}
+    }))
+}
+
+fn evaluator(client: kube::Client, catalog: &Catalog) -> Evaluator<FileSource> {
+    Evaluator::new(
+        client.clone(),
+        source(),
+        catalog.clone(),
+        Arc::new(Metrics::default()),
+        GlobalGuardrails::default(),
+        IncidentEvents::new(client, "firebreak-6d4f9c7b8-2xkqp"),
+        vec!["risk".to_owned()],
+    )
+}
+
+fn issued(events: &[Event]) -> Vec<(&'static str, Operation)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionIssued {
+                action, operation, ..
+            } => Some((*action, *operation)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn body(received: &[Received], i: usize) -> &Value {
+    received[i].body.as_ref().expect("a body")
+}
+
+#[tokio::test]
+async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_status() {
+    let (client, server) = mock_client("risk");
+    let server = server.run(vec![
+        expect(Method::GET, DEPLOYMENTS, deployments()),
+        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]);
+    let catalog = Catalog::default();
+    let entry = entry();
+    catalog.upsert(entry.clone());
+    let mut ev = evaluator(client, &catalog);
+    let events = ev.cycle(&entry, t(0)).await;
+    drop(ev);
+    let received = served(server).await;
+
+    assert_eq!(
+        issued(&events),
+        [
+            ("notify", Operation::Apply),
+            ("rateLimit", Operation::Apply)
+        ]
+    );
+    let created = body(&received, 1);
+    assert_eq!(created["metadata"]["name"], "memory-leak-pricer-1772443440");
+    assert_eq!(
+        created["metadata"]["ownerReferences"][0]["uid"],
+        PLAYBOOK_UID
+    );
+    assert_eq!(created["spec"]["openedSeverity"], "critical");
+    let status = &body(&received, 2)["status"];
+    assert_eq!(status["severity"], "critical");
+    assert_eq!(status["readings"][0]["severity"], "critical");
+    let steps: Vec<(&str, &str)> = status["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap(),
+                s["state"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // No executor yet: recorded as dry-run, done.
+    assert_eq!(steps, [("notify", "Done"), ("rateLimit", "Done")]);
+    assert_eq!(status["steps"][1]["state"]["dryRun"], true);
+    for i in [4, 5] {
+        assert_eq!(body(&received, i)["reason"], "IncidentOpened");
+        assert_eq!(body(&received, i)["type"], "Warning");
+    }
+    let pb_status = &body(&received, 6)["status"];
+    assert_eq!(pb_status["targets"], 1);
+    assert_eq!(pb_status["activeIncidents"], 1);
+    assert!(pb_status["lastEvaluation"].is_string(), "{pb_status}");
+}
+
+#[tokio::test]
+async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
+    // The first leader opens the incident; what it wrote is what the next one lists.
+    let (client, server) = mock_client("risk");
+    let server = server.run(vec![
+        expect(Method::GET, DEPLOYMENTS, deployments()),
+        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]);
+    let catalog = Catalog::default();
+    let entry = entry();
+    catalog.upsert(entry.clone());
+    let mut first = evaluator(client, &catalog);
+    first.cycle(&entry, t(0)).await;
+    drop(first);
+    let received = served(server).await;
+    let mut stored = body(&received, 1).clone();
+    stored["metadata"]["resourceVersion"] = json!("502");
+    stored["status"] = body(&received, 2)["status"].clone();
+
+    // The new leader lists it and continues it: while the value stays high and
+    // then clears for `clearFor`, nothing is issued again; at resolution the rate
+    // limit is reverted once (the notification has nothing to revert).
+    let (client, server) = mock_client("risk");
+    let list = json!({
+        "apiVersion": "firebreak.dev/v1alpha1", "kind": "IncidentList",
+        "metadata": {"resourceVersion": "700"}, "items": [stored.clone()]
+    });
+    let server = server.run(vec![
+        expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
+        expect(Method::GET, DEPLOYMENTS, deployments()),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        expect(Method::GET, DEPLOYMENTS, deployments()),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        expect(Method::GET, DEPLOYMENTS, deployments()),
+        expect(
+            Method::POST,
+            INCIDENTS,
+            Reply::already_exists("incidents.firebreak.dev", "memory-leak-pricer-1772443440"),
+        ),
+        expect(Method::GET, INCIDENT, Reply::ok(stored)),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("611")),
+        expect(Method::POST, EVENTS, Reply::Stored("612")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]);
+    let mut next = evaluator(client, &catalog);
+    assert!(next.list_open().await);
+    next.restore(&entry);
+    let still_high = next.cycle(&entry, t(15)).await;
+    let clearing = next.cycle(&entry, t(30)).await;
+    let resolved = next.cycle(&entry, t(45)).await;
+    drop(next);
+    let received = served(server).await;
+
+    assert!(issued(&still_high).is_empty(), "{still_high:#?}");
+    assert!(issued(&clearing).is_empty(), "{clearing:#?}");
+    assert!(
+        !clearing
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::IncidentResolved { .. })),
+        "resolved before clearFor: {clearing:#?}"
+    );
+    assert_eq!(issued(&resolved), [("rateLimit", Operation::Revert)]);
+    let status = &body(&received, 8)["status"];
+    assert_eq!(status["phase"], "Resolved");
+    assert_eq!(status["steps"][1]["revert"]["state"], "Done");
+    assert!(status["steps"][0].get("revert").is_none(), "{status}");
+    for i in [10, 11] {
+        assert_eq!(body(&received, i)["reason"], "IncidentResolved");
+    }
+}
