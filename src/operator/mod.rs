@@ -31,7 +31,7 @@ use lease::{LeaderElector, LeaseConfig, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error("connecting to Kubernetes: {0}")]
+    #[error("connecting to Kubernetes (without a cluster, use `run --standalone`)")]
     Kube(#[from] kube::Error),
     #[error("prometheus: {0}")]
     Prometheus(#[from] ConfigError),
@@ -43,6 +43,10 @@ pub enum OperatorError {
         source: std::io::Error,
     },
 }
+
+/// Kubernetes' default termination grace period is 30 s; leave room for the exit.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+const CONTROLLER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Run the operator until SIGTERM or Ctrl-C, then release the Lease and stop.
 pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
@@ -131,10 +135,30 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = evaluating.await;
-    let _ = controller.await;
-    if let Some(task) = lease_task {
-        let _ = task.await;
+    // The evaluator finishes its cycle, then the Lease is released so a standby
+    // takes over at once. The controller only rewrites idempotent status: it gets a
+    // moment for in-flight reconciles, then stops (a watch stuck retrying an
+    // unreachable API server would otherwise hold the pod until SIGKILL).
+    let stopping = async {
+        let _ = evaluating.await;
+        tracing::debug!("evaluator stopped");
+        if let Some(task) = lease_task {
+            let _ = task.await;
+            tracing::debug!("lease task stopped");
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, stopping)
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "shutdown did not finish in time; exiting");
+    }
+    let mut controller = controller;
+    if tokio::time::timeout(CONTROLLER_GRACE, &mut controller)
+        .await
+        .is_err()
+    {
+        controller.abort();
     }
     Ok(())
 }
