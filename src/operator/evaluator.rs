@@ -31,7 +31,7 @@ use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::runner::QueryMode;
 use crate::runner::query::gather_timed;
 use crate::telemetry::Metrics;
-use crate::telemetry::metrics::{ActionLabels, PlaybookLabels, QueryLabels};
+use crate::telemetry::metrics::ActionLabels;
 
 /// How often the loop wakes to see which playbooks are due.
 const TICK: Duration = Duration::from_secs(1);
@@ -191,15 +191,9 @@ impl<S: MetricSource> Evaluator<S> {
         let timed = gather_timed(&self.source, pb, QueryMode::Detector, now).await;
         let mut results = Vec::with_capacity(timed.len());
         for (d, (r, took)) in pb.detectors.iter().zip(timed) {
-            self.metrics.query_seconds.observe(took.as_secs_f64());
+            let result = r.as_ref().err().map_or("ok", |m| m.reason());
             self.metrics
-                .queries
-                .get_or_create(&QueryLabels {
-                    playbook: pb.id.to_string(),
-                    detector: d.name.clone(),
-                    result: r.as_ref().err().map_or("ok", |m| m.reason()).to_owned(),
-                })
-                .inc();
+                .record_query(&pb.id.to_string(), &d.name, result, took);
             results.push(r);
         }
         self.engine
@@ -221,14 +215,8 @@ impl<S: MetricSource> Evaluator<S> {
         self.write_incidents(entry, &events, &eval.finished).await;
         self.publisher.publish(entry, &events).await;
         self.write_status(entry, targets.len(), now).await;
-        let labels = PlaybookLabels {
-            playbook: pb.id.to_string(),
-        };
-        self.metrics.cycles.get_or_create(&labels).inc();
         self.metrics
-            .cycle_seconds
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
+            .record_cycle(&pb.id.to_string(), started.elapsed());
         events
     }
 

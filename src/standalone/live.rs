@@ -12,7 +12,7 @@ use crate::incident::GlobalGuardrails;
 use crate::playbook::model::Playbook;
 use crate::runner::query::gather_timed;
 use crate::runner::{Discovered, DryRun, Entry, QueryMode};
-use crate::telemetry::metrics::{NoDataLabels, PlaybookLabels, QueryLabels, SeverityLabels};
+use crate::telemetry::metrics::{NoDataLabels, SeverityLabels};
 use crate::telemetry::{Metrics, admin::Readiness};
 
 /// Standalone evaluation state: playbooks, engine, discovered targets, query health.
@@ -68,18 +68,11 @@ impl<S: MetricSource> Live<S> {
         let mut results: Vec<DetectorResult> = Vec::with_capacity(timed.len());
         let mut all_ok = true;
         for (j, (result, took)) in timed.into_iter().enumerate() {
-            self.metrics.query_seconds.observe(took.as_secs_f64());
             let reason = result.as_ref().err().map(|m| m.reason());
             all_ok &= reason.is_none();
             let detector = &pb.detectors[j].name;
             self.metrics
-                .queries
-                .get_or_create(&QueryLabels {
-                    playbook: pb.id.to_string(),
-                    detector: detector.clone(),
-                    result: reason.unwrap_or("ok").to_owned(),
-                })
-                .inc();
+                .record_query(&pb.id.to_string(), detector, reason.unwrap_or("ok"), took);
             report_change(&mut self.failing, (i, j), pb, detector, &result);
             results.push(result);
         }
@@ -90,14 +83,8 @@ impl<S: MetricSource> Live<S> {
         let targets = self.discovered.targets(pb);
         let entries = self.dry.cycle(pb, targets, &results, now);
         self.record(pb, &entries);
-        let labels = PlaybookLabels {
-            playbook: pb.id.to_string(),
-        };
-        self.metrics.cycles.get_or_create(&labels).inc();
         self.metrics
-            .cycle_seconds
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
+            .record_cycle(&pb.id.to_string(), started.elapsed());
         entries
     }
 

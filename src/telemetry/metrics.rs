@@ -160,6 +160,35 @@ impl Metrics {
         self.registry.register(name, help, metric);
     }
 
+    /// One evaluation cycle of `playbook` took `took`.
+    pub fn record_cycle(&self, playbook: &str, took: std::time::Duration) {
+        let labels = PlaybookLabels {
+            playbook: playbook.to_owned(),
+        };
+        self.cycles.get_or_create(&labels).inc();
+        self.cycle_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// One detector query: `result` is `ok` or the no-data reason.
+    pub fn record_query(
+        &self,
+        playbook: &str,
+        detector: &str,
+        result: &str,
+        took: std::time::Duration,
+    ) {
+        self.query_seconds.observe(took.as_secs_f64());
+        self.queries
+            .get_or_create(&QueryLabels {
+                playbook: playbook.to_owned(),
+                detector: detector.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
