@@ -79,6 +79,9 @@ pub fn write_workload(out: &mut String, i: usize, t: f64, ts: &str) {
         out,
         "kube_pod_owner{{{p},owner_kind=\"ReplicaSet\",owner_name=\"{rs}\",owner_is_controller=\"true\"}} 1{ts}"
     );
+    // Pod labels as kube-state-metrics exports them (`--metric-labels-allowlist`),
+    // for the `workloadLabel` mapping.
+    let _ = writeln!(out, "kube_pod_labels{{{p},label_app=\"{w}\"}} 1{ts}");
     let _ = writeln!(
         out,
         "kube_replicaset_owner{{namespace=\"{ns}\",replicaset=\"{rs}\",owner_kind=\"Deployment\",owner_name=\"{w}\",owner_is_controller=\"true\"}} 1{ts}"
