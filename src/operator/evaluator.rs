@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::catalog::{Catalog, Entry};
 use super::events::IncidentEvents;
 use super::incidents::{IncidentWriter, open_incidents};
-use super::targets;
+use super::workloads::Workloads;
 use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
 use crate::engine::{Engine, Event, EventKind};
@@ -45,6 +45,7 @@ pub struct Evaluator<S = PrometheusSource> {
     engine: Engine,
     writer: IncidentWriter,
     publisher: IncidentEvents,
+    workloads: Workloads,
     watch_namespaces: Vec<String>,
     next_due: HashMap<PlaybookId, Instant>,
     /// Open incidents listed at the start of leadership, not yet continued.
@@ -59,6 +60,7 @@ impl<S: MetricSource> Evaluator<S> {
         metrics: Arc<Metrics>,
         global: GlobalGuardrails,
         publisher: IncidentEvents,
+        workloads: Workloads,
         watch_namespaces: Vec<String>,
     ) -> Self {
         // No executor yet (issue 5): every action is recorded as dry-run, whatever
@@ -76,6 +78,7 @@ impl<S: MetricSource> Evaluator<S> {
             engine: Engine::new(global.clone()),
             global,
             publisher,
+            workloads,
             watch_namespaces,
             next_due: HashMap::new(),
             pending: HashMap::new(),
@@ -99,6 +102,8 @@ impl<S: MetricSource> Evaluator<S> {
                 }
                 continue;
             }
+            // Targets come from the workload watches: wait for their first list.
+            self.workloads.ready().await;
             let mut listed = self.list_open().await;
             loop {
                 tokio::select! {
@@ -181,13 +186,7 @@ impl<S: MetricSource> Evaluator<S> {
     pub async fn cycle(&mut self, entry: &Entry, now: Timestamp) -> Vec<Event> {
         let pb = &entry.playbook;
         let started = std::time::Instant::now();
-        let targets = match targets::list(&self.client, pb).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(playbook = %pb.id, error = %e, "listing workloads failed; skipping this cycle");
-                return Vec::new();
-            }
-        };
+        let targets = self.workloads.targets(pb);
         let timed = gather_timed(&self.source, pb, QueryMode::Detector, now).await;
         let mut results = Vec::with_capacity(timed.len());
         for (d, (r, took)) in pb.detectors.iter().zip(timed) {

@@ -11,11 +11,11 @@ pub mod events;
 pub mod incidents;
 pub mod lease;
 pub mod status;
-pub mod targets;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod testing_writers;
+pub mod workloads;
 
 use std::sync::Arc;
 
@@ -119,6 +119,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         dry_run: op.dry_run,
         ..Default::default()
     };
+    let workloads = workloads::Workloads::watch(&client, &op.watch_namespaces).await;
     let evaluator = evaluator::Evaluator::new(
         client,
         source,
@@ -126,6 +127,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         metrics,
         global,
         publisher,
+        workloads,
         op.watch_namespaces.clone(),
     );
     let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));

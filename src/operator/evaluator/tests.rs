@@ -1,11 +1,15 @@
-//! One evaluator cycle against a scripted API server: the exact requests it sends
-//! for an incident that opens, and a new leader continuing that incident from its
+//! One evaluator cycle against a scripted API server (targets from a watched
+//! store): the exact requests it sends for an incident that opens, and a new leader continuing that incident from its
 //! resource without repeating an action, then reverting its mitigation once.
 
 use std::sync::Arc;
 
 use http::Method;
 use serde_json::{Value, json};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::core::PartialObjectMeta;
+use kube::runtime::{reflector, watcher};
 
 use super::Evaluator;
 use crate::detect::file_source::FileSource;
@@ -15,6 +19,7 @@ use crate::operator::catalog::{Catalog, Entry};
 use crate::operator::events::IncidentEvents;
 use crate::operator::testing_writers::fixtures::{PLAYBOOK_UID, t};
 use crate::operator::testing_writers::{Received, Reply, expect, mock_client, served};
+use crate::operator::workloads::Workloads;
 use crate::telemetry::Metrics;
 
 const PLAYBOOK: &str = r#"
@@ -38,7 +43,6 @@ spec:
       - rateLimit: {requestsPerSecond: 100}
 "#;
 
-const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/risk/deployments?&labelSelector=app%3Dpricer";
 const INCIDENTS: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&fieldManager=firebreak";
 const INCIDENT: &str =
@@ -78,17 +82,21 @@ fn source() -> FileSource {
     FileSource::parse(&text).expect("signals")
 }
 
-fn deployments() -> Reply {
-    Reply::ok(json!({
-        "apiVersion": "meta.k8s.io/v1",
-        "kind": "PartialObjectMetadataList",
-        "metadata": {"resourceVersion": "100"},
-        "items": [{
+/// The watched Deployments: `pricer` (selected) and `cart` (other labels).
+fn workloads() -> Workloads {
+    let (store, mut writer) = reflector::store::<PartialObjectMeta<Deployment>>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for (name, app) in [("pricer", "pricer"), ("cart", "cart")] {
+        let meta: PartialObjectMeta<Deployment> = serde_json::from_value(json!({
             "apiVersion": "meta.k8s.io/v1",
             "kind": "PartialObjectMetadata",
-            "metadata": {"name": "pricer", "namespace": "risk", "uid": "c2b7e4a1-93f0-4d6e-b1a8-5e0f7c3d9b26"}
-        }]
-    }))
+            "metadata": {"name": name, "namespace": "risk", "labels": {"app": app}}
+        }))
+        .expect("metadata");
+        writer.apply_watcher_event(&watcher::Event::InitApply(meta));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    Workloads::from_stores(vec![store], Vec::new())
 }
 
 fn deployment() -> Reply {
@@ -106,6 +114,7 @@ fn evaluator(client: kube::Client, catalog: &Catalog) -> Evaluator<FileSource> {
         Arc::new(Metrics::default()),
         GlobalGuardrails::default(),
         IncidentEvents::new(client, "firebreak-6d4f9c7b8-2xkqp"),
+        workloads(),
         vec!["risk".to_owned()],
     )
 }
@@ -130,7 +139,6 @@ fn body(received: &[Received], i: usize) -> &Value {
 async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_status() {
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
-        expect(Method::GET, DEPLOYMENTS, deployments()),
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
         expect(Method::GET, DEPLOYMENT, deployment()),
@@ -153,14 +161,14 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
             ("rateLimit", Operation::Apply)
         ]
     );
-    let created = body(&received, 1);
+    let created = body(&received, 0);
     assert_eq!(created["metadata"]["name"], "memory-leak-pricer-1772443440");
     assert_eq!(
         created["metadata"]["ownerReferences"][0]["uid"],
         PLAYBOOK_UID
     );
     assert_eq!(created["spec"]["openedSeverity"], "critical");
-    let status = &body(&received, 2)["status"];
+    let status = &body(&received, 1)["status"];
     assert_eq!(status["severity"], "critical");
     assert_eq!(status["readings"][0]["severity"], "critical");
     let steps: Vec<(&str, &str)> = status["steps"]
@@ -177,11 +185,11 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
     // No executor yet: recorded as dry-run, done.
     assert_eq!(steps, [("notify", "Done"), ("rateLimit", "Done")]);
     assert_eq!(status["steps"][1]["state"]["dryRun"], true);
-    for i in [4, 5] {
+    for i in [3, 4] {
         assert_eq!(body(&received, i)["reason"], "IncidentOpened");
         assert_eq!(body(&received, i)["type"], "Warning");
     }
-    let pb_status = &body(&received, 6)["status"];
+    let pb_status = &body(&received, 5)["status"];
     assert_eq!(pb_status["targets"], 1);
     assert_eq!(pb_status["activeIncidents"], 1);
     assert!(pb_status["lastEvaluation"].is_string(), "{pb_status}");
@@ -192,7 +200,6 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     // The first leader opens the incident; what it wrote is what the next one lists.
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
-        expect(Method::GET, DEPLOYMENTS, deployments()),
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
         expect(Method::GET, DEPLOYMENT, deployment()),
@@ -207,9 +214,9 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     first.cycle(&entry, t(0)).await;
     drop(first);
     let received = served(server).await;
-    let mut stored = body(&received, 1).clone();
+    let mut stored = body(&received, 0).clone();
     stored["metadata"]["resourceVersion"] = json!("502");
-    stored["status"] = body(&received, 2)["status"].clone();
+    stored["status"] = body(&received, 1)["status"].clone();
 
     // The new leader lists it and continues it: while the value stays high and
     // then clears for `clearFor`, nothing is issued again; at resolution the rate
@@ -221,11 +228,8 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     });
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
-        expect(Method::GET, DEPLOYMENTS, deployments()),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-        expect(Method::GET, DEPLOYMENTS, deployments()),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-        expect(Method::GET, DEPLOYMENTS, deployments()),
         expect(
             Method::POST,
             INCIDENTS,
@@ -256,11 +260,11 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
         "resolved before clearFor: {clearing:#?}"
     );
     assert_eq!(issued(&resolved), [("rateLimit", Operation::Revert)]);
-    let status = &body(&received, 8)["status"];
+    let status = &body(&received, 5)["status"];
     assert_eq!(status["phase"], "Resolved");
     assert_eq!(status["steps"][1]["revert"]["state"], "Done");
     assert!(status["steps"][0].get("revert").is_none(), "{status}");
-    for i in [10, 11] {
+    for i in [7, 8] {
         assert_eq!(body(&received, i)["reason"], "IncidentResolved");
     }
 }
