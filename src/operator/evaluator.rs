@@ -36,6 +36,12 @@ use crate::telemetry::metrics::ActionLabels;
 /// How often the loop wakes to see which playbooks are due.
 const TICK: Duration = Duration::from_secs(1);
 
+/// What the operator watches: the workloads, and the namespaces (empty: all).
+pub struct Watched {
+    pub workloads: Workloads,
+    pub namespaces: Vec<String>,
+}
+
 pub struct Evaluator<S = PrometheusSource> {
     client: Client,
     source: S,
@@ -60,8 +66,7 @@ impl<S: MetricSource> Evaluator<S> {
         metrics: Arc<Metrics>,
         global: GlobalGuardrails,
         publisher: IncidentEvents,
-        workloads: Workloads,
-        watch_namespaces: Vec<String>,
+        watched: Watched,
     ) -> Self {
         // No executor yet (issue 5): every action is recorded as dry-run, whatever
         // the configuration says, so no status ever claims a change was applied.
@@ -78,8 +83,8 @@ impl<S: MetricSource> Evaluator<S> {
             engine: Engine::new(global.clone()),
             global,
             publisher,
-            workloads,
-            watch_namespaces,
+            workloads: watched.workloads,
+            watch_namespaces: watched.namespaces,
             next_due: HashMap::new(),
             pending: HashMap::new(),
         }

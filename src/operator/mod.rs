@@ -127,8 +127,10 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         metrics,
         global,
         publisher,
-        workloads,
-        op.watch_namespaces.clone(),
+        evaluator::Watched {
+            workloads,
+            namespaces: op.watch_namespaces.clone(),
+        },
     );
     let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));
     // Ready once the process serves and watches: standbys must pass readiness too,

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{reflector, watcher};
 
-use super::Evaluator;
+use super::{Evaluator, Watched};
 use crate::detect::file_source::FileSource;
 use crate::engine::{Event, EventKind};
 use crate::incident::{GlobalGuardrails, Operation};
@@ -114,8 +114,10 @@ fn evaluator(client: kube::Client, catalog: &Catalog) -> Evaluator<FileSource> {
         Arc::new(Metrics::default()),
         GlobalGuardrails::default(),
         IncidentEvents::new(client, "firebreak-6d4f9c7b8-2xkqp"),
-        workloads(),
-        vec!["risk".to_owned()],
+        Watched {
+            workloads: workloads(),
+            namespaces: vec!["risk".to_owned()],
+        },
     )
 }
 
