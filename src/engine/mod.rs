@@ -84,6 +84,13 @@ impl Engine {
             .find(|i| i.id == *id)
     }
 
+    /// Count guarded actions a previous leader issued at `at` against the budgets.
+    pub fn restore_spent(&mut self, pb: &PlaybookId, at: &[Timestamp]) {
+        for t in at {
+            self.budgets.spend_at(pb, *t);
+        }
+    }
+
     /// Forget every state (e.g. on losing leadership: the next leader owns them now).
     pub fn clear(&mut self) {
         self.states.clear();

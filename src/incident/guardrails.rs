@@ -106,6 +106,23 @@ impl Budgets {
         None
     }
 
+    /// Count an action issued at `at` by a previous leader (continued incidents),
+    /// keeping each window in time order.
+    pub fn spend_at(&mut self, playbook: &PlaybookId, at: Timestamp) {
+        fn insert(w: &mut VecDeque<Timestamp>, at: Timestamp) {
+            let i = w.partition_point(|t| *t <= at);
+            w.insert(i, at);
+        }
+        insert(self.per_playbook.entry(playbook.clone()).or_default(), at);
+        insert(
+            self.per_namespace
+                .entry(playbook.namespace.clone())
+                .or_default(),
+            at,
+        );
+        insert(&mut self.cluster, at);
+    }
+
     /// Count one action against every scope.
     pub fn spend(&mut self, playbook: &PlaybookId, now: Timestamp) {
         self.per_playbook
@@ -117,5 +134,43 @@ impl Budgets {
             .or_default()
             .push_back(now);
         self.cluster.push_back(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Duration;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_772_409_600 + secs).expect("valid")
+    }
+
+    #[test]
+    fn actions_restored_out_of_order_count_and_expire_in_time_order() {
+        let pb = PlaybookId {
+            namespace: "shop".into(),
+            name: "checkout".into(),
+        };
+        let budget = Budget {
+            max_actions: 2,
+            window: Duration::from_secs(600),
+        };
+        let global = GlobalGuardrails::default();
+        let mut b = Budgets::default();
+        // A previous leader's actions, listed incident by incident, not in time order.
+        b.spend_at(&pb, at(500));
+        b.spend_at(&pb, at(100));
+        assert!(
+            matches!(
+                b.check(&pb, budget, &global, at(650)),
+                Some(Hold::Budget { .. })
+            ),
+            "two actions in the last 10 minutes use the budget up"
+        );
+        // At 701 the action of 100 has left the window, the one of 500 has not.
+        assert_eq!(b.check(&pb, budget, &global, at(701)), None);
+        b.spend(&pb, at(701));
+        assert!(b.check(&pb, budget, &global, at(702)).is_some());
     }
 }

@@ -256,6 +256,21 @@ fn event_name(k: &EventKind) -> &'static str {
     }
 }
 
+/// When the guarded actions (not notifications, not reverts) of an incident were
+/// issued, from its timeline: a new leader counts them against the budgets.
+pub fn spent(status: &IncidentStatus) -> Vec<Timestamp> {
+    status
+        .timeline
+        .iter()
+        .filter(|t| t.event == "actionIssued")
+        .filter_map(|t| {
+            let key = IdempotencyKey(t.key.clone()?);
+            let guarded = !key.0.ends_with("/revert") && key.kind() != "notify";
+            guarded.then_some(t.at.0)
+        })
+        .collect()
+}
+
 /// What a new leader continues from: the record and each detector's held severity.
 pub type Restored = (Incident, Vec<(String, Option<Severity>)>);
 
@@ -333,4 +348,50 @@ pub fn restore(
         .map(|r| (r.detector.clone(), r.severity))
         .collect();
     Ok((incident, readings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(secs: i64, event: &str, key: Option<&str>) -> TimelineEntry {
+        TimelineEntry {
+            at: Time(Timestamp::from_second(1_772_409_600 + secs).expect("valid")),
+            event: event.to_owned(),
+            message: String::new(),
+            detector: None,
+            value: None,
+            threshold: None,
+            key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn only_guarded_applies_count_against_budgets() {
+        let id = "checkout-api-1772409600";
+        let status = IncidentStatus {
+            timeline: vec![
+                entry(0, "incidentOpened", None),
+                entry(0, "actionIssued", Some(&format!("{id}/low/0/notify"))),
+                entry(15, "actionIssued", Some(&format!("{id}/high/0/rateLimit"))),
+                entry(
+                    15,
+                    "actionFinished",
+                    Some(&format!("{id}/high/0/rateLimit")),
+                ),
+                entry(30, "actionIssued", Some(&format!("{id}/high/1/scale"))),
+                entry(
+                    900,
+                    "actionIssued",
+                    Some(&format!("{id}/high/0/rateLimit/revert")),
+                ),
+            ],
+            ..Default::default()
+        };
+        let seconds: Vec<i64> = spent(&status)
+            .iter()
+            .map(|t| t.as_second() - 1_772_409_600)
+            .collect();
+        assert_eq!(seconds, [15, 30]);
+    }
 }

@@ -164,6 +164,7 @@ impl<S: MetricSource> Evaluator<S> {
                 Ok((record, readings)) => {
                     tracing::info!(incident = %name, playbook = %pb.id, "continuing incident");
                     self.engine.restore(pb, record, &readings);
+                    self.engine.restore_spent(&pb.id, &persist::spent(&status));
                 }
                 Err(e) => {
                     tracing::error!(incident = %name, playbook = %pb.id, error = %e, "cannot continue incident")
