@@ -166,7 +166,11 @@ async fn live(rt_started: Instant) {
                 .await
                 .map_or(0, |v| v.len());
             took.push(t0.elapsed().as_secs_f64() * 1000.0);
-            assert_eq!(n, LIVE_WORKLOADS, "{} (label) returned {n} workloads", d.name);
+            assert_eq!(
+                n, LIVE_WORKLOADS,
+                "{} (label) returned {n} workloads",
+                d.name
+            );
         }
         took.sort_by(f64::total_cmp);
         label.push(format!("{} {:.0} ms", d.name, percentile(&took, 0.5)));

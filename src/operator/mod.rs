@@ -15,7 +15,7 @@ pub mod targets;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
-mod testing_writers;
+pub(crate) mod testing_writers;
 
 use std::sync::Arc;
 
