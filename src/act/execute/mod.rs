@@ -15,6 +15,8 @@ mod undo;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_traffic;
 
 pub use send::ExecError;
 pub use undo::Undo;
