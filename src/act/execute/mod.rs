@@ -17,6 +17,8 @@ mod undo;
 mod tests;
 #[cfg(test)]
 mod tests_traffic;
+#[cfg(test)]
+mod tests_workload;
 
 pub use send::ExecError;
 pub use undo::Undo;
