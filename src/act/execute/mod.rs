@@ -41,6 +41,8 @@ pub struct ExecInput<'a> {
     pub current_rps: Option<f64>,
     /// What the apply recorded: given for a revert, and for a repeated apply.
     pub undo: Option<&'a Undo>,
+    /// When the step was first planned, not the wall clock: a repeated restart
+    /// then sends the same `restartedAt` and rolls the pods only once.
     pub now: jiff::Timestamp,
 }
 
@@ -98,7 +100,9 @@ impl Executor {
             (Operation::Revert, ActionKind::CircuitBreaker(cb)) => {
                 traffic::circuit_breaker_revert(&self.client, cb, &ctx, input.undo).await?
             }
-            (Operation::Apply, ActionKind::Rollback) => rollback::apply(&self.client, &ctx).await?,
+            (Operation::Apply, ActionKind::Rollback) => {
+                rollback::apply(&self.client, &ctx, &planned.key.0).await?
+            }
             (Operation::Apply, ActionKind::Scale(s)) => {
                 scale::apply(&self.client, s, &ctx, input.undo).await?
             }

@@ -12,6 +12,10 @@ use crate::playbook::model::ActionKind;
 use crate::playbook::spec::WorkloadKind;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
+/// Set on the Deployment with the rollback, to the action's idempotency key:
+/// repeated after a crash, the same action must not "roll back" once more,
+/// onto the failing revision it just left.
+pub const ROLLED_BACK_BY: &str = "firebreak.dev/rolled-back-by";
 /// Added by the Deployment controller to each ReplicaSet's template; not part of
 /// the Deployment's own template.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -29,10 +33,12 @@ const BOOKKEEPING: [&str; 6] = [
 pub(super) async fn apply(
     client: &kube::Client,
     ctx: &RenderContext<'_>,
+    key: &str,
 ) -> Result<Outcome, ExecError> {
     match ctx.kind {
+        // Aborting twice is harmless.
         WorkloadKind::Rollout => rollout_abort(client, ctx).await,
-        WorkloadKind::Deployment => deployment_undo(client, ctx).await,
+        WorkloadKind::Deployment => deployment_undo(client, ctx, key).await,
     }
 }
 
@@ -71,6 +77,7 @@ async fn rollout_abort(
 async fn deployment_undo(
     client: &kube::Client,
     ctx: &RenderContext<'_>,
+    key: &str,
 ) -> Result<Outcome, ExecError> {
     let TargetNames { ns, name } = TargetNames::of(ctx);
     let deployment_path = format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}");
@@ -78,6 +85,16 @@ async fn deployment_undo(
     let (deployment, got_deployment) = send(client, &get).await?;
     if deployment["spec"]["paused"] == true {
         return Err(ExecError::DeploymentPaused(name.to_owned()));
+    }
+    if deployment["metadata"]["annotations"][ROLLED_BACK_BY] == key {
+        return Ok(Outcome {
+            sent: vec![got_deployment],
+            note: Some(format!(
+                "already rolled back by this action (now revision {})",
+                revision(&deployment["metadata"]).unwrap_or_default()
+            )),
+            ..Outcome::default()
+        });
     }
     let uid = deployment["metadata"]["uid"]
         .as_str()
@@ -119,7 +136,8 @@ async fn deployment_undo(
             revision: *previous,
         });
     }
-    let annotations = annotations(&deployment["metadata"], &rs["metadata"]);
+    let mut annotations = annotations(&deployment["metadata"], &rs["metadata"]);
+    annotations[ROLLED_BACK_BY] = json!(key);
     let patch = Request::patch(
         &deployment_path,
         JSON_PATCH,

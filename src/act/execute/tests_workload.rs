@@ -14,6 +14,7 @@ const ROLLOUT: &str = "/apis/argoproj.io/v1alpha1/namespaces/risk/rollouts/price
 const DEPLOYMENT_UID: &str = "3f1d7a52-8c0e-4b9a-a6d4-5e2c9b7f1a03";
 const REPLICA_SETS: &str = "/apis/apps/v1/namespaces/risk/replicasets?labelSelector=app%3Dpricer";
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+const KEY: &str = "memory-leak-pricer-1772443440/high/0/rollback";
 
 fn template(image: &str, hash: Option<&str>) -> Value {
     let mut labels = json!({ "app": "pricer" });
@@ -167,6 +168,7 @@ async fn deployment_is_rolled_back_to_the_newest_older_revision() {
         { "op": "replace", "path": "/spec/template", "value": template("2.3.1", None) },
         { "op": "replace", "path": "/metadata/annotations", "value": {
             "team": "risk", "deployment.kubernetes.io/revision": "7", LAST_APPLIED: "{}",
+            "firebreak.dev/rolled-back-by": KEY,
         } },
     ]);
     assert_eq!(
@@ -177,6 +179,27 @@ async fn deployment_is_rolled_back_to_the_newest_older_revision() {
             (Method::PATCH, Some(JSON_PATCH), Some(&patch))
         ]
     );
+}
+
+#[tokio::test]
+async fn deployment_rollback_repeated_after_a_crash_does_not_roll_back_again() {
+    // The first run's patch landed: revision 8 is 2.3.1, and 7 (failing) is older.
+    let mut rolled_back = deployment(8, "2.3.1", false);
+    rolled_back["metadata"]["annotations"]["firebreak.dev/rolled-back-by"] = json!(KEY);
+    let (out, received) = Case::apply(ActionKind::Rollback)
+        .run(vec![expect(
+            Method::GET,
+            DEPLOYMENT,
+            Reply::ok(rolled_back),
+        )])
+        .await;
+    let out = out.expect("already done");
+    assert_eq!(
+        out.note.as_deref(),
+        Some("already rolled back by this action (now revision 8)")
+    );
+    assert_eq!(out.sent, vec![sent(Method::GET, DEPLOYMENT, 200)]);
+    assert_eq!(received.len(), 1);
 }
 
 #[tokio::test]
