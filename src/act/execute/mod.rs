@@ -168,7 +168,18 @@ fn dry_run(input: &ExecInput<'_>, ctx: &RenderContext<'_>) -> Result<Outcome, Ex
     }
     let dry_run = match input.action.operation {
         Operation::Apply => render::render_apply(&kind, &ctx)?,
-        Operation::Revert => render::render_revert(&kind, &ctx)?,
+        Operation::Revert => {
+            let mut requests = render::render_revert(&kind, &ctx)?;
+            // The renderer only knows the release; the values to put back are ours.
+            if let (
+                ActionKind::CircuitBreaker(_),
+                Some(Undo::PatchedDestinationRule { name, previous }),
+            ) = (&kind, input.undo)
+            {
+                requests.push(traffic::restore_request(&ctx, name, previous));
+            }
+            requests
+        }
     };
     Ok(Outcome {
         dry_run,

@@ -244,3 +244,75 @@ async fn reverting_into_a_rule_deleted_since_sends_nothing_more() {
     assert_eq!(received.len(), 1);
     assert!(out.note.unwrap_or_default().contains("gone"));
 }
+
+#[tokio::test]
+async fn dry_run_revert_shows_the_restore_patch() {
+    let previous = BTreeMap::from([(
+        "/spec/trafficPolicy/outlierDetection/interval".to_owned(),
+        Some("\"30s\"".to_owned()),
+    )]);
+    let undo = Undo::PatchedDestinationRule {
+        name: "pricer".into(),
+        previous,
+    };
+    let case = Case {
+        dry_run: true,
+        ..Case::revert(breaker(None), Some(undo))
+    };
+    let (out, received) = case.run(vec![]).await;
+    assert!(received.is_empty());
+    let requests = out.expect("rendered").dry_run;
+    let summary: Vec<_> = requests
+        .iter()
+        .map(|r| (r.path.as_str(), r.content_type))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "/apis/networking.istio.io/v1/namespaces/risk/destinationrules/pricer?fieldManager=firebreak&force=true",
+                Some(APPLY_PATCH)
+            ),
+            (
+                "/apis/networking.istio.io/v1/namespaces/risk/destinationrules/pricer?fieldManager=firebreak",
+                Some(MERGE_PATCH)
+            ),
+        ]
+    );
+    assert_eq!(
+        requests[1].body,
+        Some(json!({"spec": {"trafficPolicy": {"outlierDetection": {"interval": "30s"}}}}))
+    );
+}
+
+#[tokio::test]
+async fn envoy_gateway_breaker_is_applied_without_looking_for_rules() {
+    let kind = ActionKind::CircuitBreaker(CircuitBreakerSpec {
+        backend: Some(crate::playbook::action::TrafficBackend::EnvoyGateway),
+        ..CircuitBreakerSpec::default()
+    });
+    let policy = "/apis/gateway.envoyproxy.io/v1alpha1/namespaces/risk/backendtrafficpolicies/firebreak-circuitbreaker-pricer";
+    let apply = format!("{policy}{SSA}");
+    let case = Case::apply(kind.clone());
+    let (out, received) = case
+        .run(vec![expect(Method::PATCH, &apply, Reply::Stored("5120"))])
+        .await;
+    let out = out.expect("applied");
+    assert_eq!((out.sent.len(), out.undo), (1, None));
+    let body = received[0].body.as_ref().expect("a body");
+    assert_eq!(body["kind"], "BackendTrafficPolicy");
+    assert_eq!(received[0].content_type.as_deref(), Some(APPLY_PATCH));
+
+    let (out, received) = Case::revert(kind, None)
+        .run(vec![expect(
+            Method::DELETE,
+            policy,
+            Reply::not_found(
+                "backendtrafficpolicies.gateway.envoyproxy.io",
+                "firebreak-circuitbreaker-pricer",
+            ),
+        )])
+        .await;
+    assert!(out.expect("already gone").sent.is_empty());
+    assert_eq!(bodies(&received), vec![(Method::DELETE, None, None)]);
+}

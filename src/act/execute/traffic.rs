@@ -1,5 +1,7 @@
 //! Rate limits and circuit breakers: traffic policies in the mesh or gateway.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::send::{send, send_idempotent};
@@ -151,7 +153,7 @@ pub(super) async fn circuit_breaker_revert(
     // (the force-apply took those fields from their owner, so releasing alone
     // would delete them).
     let mut requests = render::render_revert(&kind, &ctx)?;
-    requests.push(Request::patch(&path, MERGE_PATCH, restore_patch(previous)));
+    requests.push(restore_request(&ctx, name, previous));
     for request in &requests {
         sent.extend(send_idempotent(client, request).await?);
     }
@@ -162,6 +164,15 @@ pub(super) async fn circuit_breaker_revert(
         )),
         ..Outcome::default()
     })
+}
+
+/// The merge patch putting back the values Firebreak replaced in rule `name`.
+pub(super) fn restore_request(
+    ctx: &RenderContext<'_>,
+    name: &str,
+    previous: &BTreeMap<String, Option<String>>,
+) -> Request {
+    Request::patch(&rule_path(ctx, name), MERGE_PATCH, restore_patch(previous))
 }
 
 /// Lists the namespace's DestinationRules for one that someone else owns for

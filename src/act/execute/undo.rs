@@ -180,5 +180,22 @@ mod tests {
         let text = serde_json::to_string(&undo).unwrap();
         assert_eq!(text, r#"{"scale":{"previous":3,"target":5}}"#);
         assert_eq!(serde_json::from_str::<Undo>(&text).unwrap(), undo);
+        // The ledger embeds it in the Incident CRD: one object per variant.
+        let schema = serde_json::to_value(schemars::schema_for!(Undo)).unwrap();
+        let variants: Vec<_> = schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            variants,
+            [
+                "rateLimit",
+                "createdDestinationRule",
+                "patchedDestinationRule",
+                "scale"
+            ]
+        );
     }
 }
