@@ -96,7 +96,7 @@ fn patch(ctx: &RenderContext<'_>, replicas: u32) -> Result<Request, ExecError> {
     let request = render::render_apply(&exact, ctx)?
         .into_iter()
         .next()
-        .ok_or(ExecError::NotExecutable("scale without a request"))?;
+        .ok_or(ExecError::NothingRendered("scale"))?;
     Ok(Request {
         note: None,
         ..request

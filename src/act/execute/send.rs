@@ -39,6 +39,9 @@ pub enum ExecError {
     SameTemplate { deployment: String, revision: u64 },
     #[error("{0} is not executed by the executor")]
     NotExecutable(&'static str),
+    /// A bug: the renderer gave no request (or no body) where one is expected.
+    #[error("{0}: nothing rendered to send")]
+    NothingRendered(&'static str),
 }
 
 impl ExecError {
@@ -61,6 +64,7 @@ impl ExecError {
             ExecError::NoPreviousRevision(_) => "no_previous_revision",
             ExecError::SameTemplate { .. } => "same_template",
             ExecError::NotExecutable(_) => "not_executable",
+            ExecError::NothingRendered(_) => "nothing_rendered",
         }
     }
 

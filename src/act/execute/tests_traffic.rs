@@ -145,11 +145,24 @@ async fn an_existing_rule_gets_our_fields_and_has_its_previous_values_restored()
         ])
         .await;
     let out = out.expect("applied");
-    // Neither host nor labels nor subsets: only the fields we set.
+    let od = "/spec/trafficPolicy/outlierDetection";
+    let previous = BTreeMap::from([
+        ("/spec/trafficPolicy/connectionPool".to_owned(), None),
+        (format!("{od}/baseEjectionTime"), None),
+        (format!("{od}/consecutive5xxErrors"), Some("7".to_owned())),
+        (format!("{od}/interval"), Some("\"30s\"".to_owned())),
+        (format!("{od}/maxEjectionPercent"), None),
+    ]);
+    let recorded = serde_json::to_string(&previous).unwrap();
+    // Neither host nor labels nor subsets: only the fields we set, and the
+    // previous values beside them.
     let body = json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "DestinationRule",
-        "metadata": { "name": "pricer", "namespace": "risk" },
+        "metadata": {
+            "name": "pricer", "namespace": "risk",
+            "annotations": { "firebreak.dev/previous-traffic-policy": recorded },
+        },
         "spec": { "trafficPolicy": {
             "outlierDetection": outlier_detection(),
             "connectionPool": { "tcp": { "maxConnections": 100 } },
@@ -162,14 +175,6 @@ async fn an_existing_rule_gets_our_fields_and_has_its_previous_values_restored()
             (Method::PATCH, Some(APPLY_PATCH), Some(&body))
         ]
     );
-    let od = "/spec/trafficPolicy/outlierDetection";
-    let previous = BTreeMap::from([
-        ("/spec/trafficPolicy/connectionPool".to_owned(), None),
-        (format!("{od}/baseEjectionTime"), None),
-        (format!("{od}/consecutive5xxErrors"), Some("7".to_owned())),
-        (format!("{od}/interval"), Some("\"30s\"".to_owned())),
-        (format!("{od}/maxEjectionPercent"), None),
-    ]);
     let undo = Undo::PatchedDestinationRule {
         name: "pricer".into(),
         previous,
@@ -194,6 +199,20 @@ async fn an_existing_rule_gets_our_fields_and_has_its_previous_values_restored()
         .await;
     assert_eq!(again.expect("repeated").undo, Some(undo.clone()));
     assert_eq!(received[0].body.as_ref(), Some(&body));
+
+    // Repeated after a crash that lost the undo: the rule now holds our values,
+    // and the originals are read from the annotation applied with them.
+    let mut merged = existing.clone();
+    merged["spec"]["trafficPolicy"]["outlierDetection"] = outlier_detection();
+    merged["metadata"]["annotations"] = body["metadata"]["annotations"].clone();
+    let (again, received) = Case::apply(case.kind.clone())
+        .run(vec![
+            expect(Method::GET, RULES, list(vec![merged])),
+            expect(Method::PATCH, &apply, Reply::ok(existing.clone())),
+        ])
+        .await;
+    assert_eq!(again.expect("repeated").undo, Some(undo.clone()));
+    assert_eq!(received[1].body.as_ref(), Some(&body));
 
     // Revert: release our apply, then put back exactly what we replaced.
     let restore = format!("{theirs}?fieldManager=firebreak");

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::send::{send, send_idempotent};
 use super::undo::{previous_values, restore_patch};
@@ -15,6 +15,11 @@ use crate::playbook::model::{ActionKind, RateLimit};
 
 /// Where Firebreak's circuit-breaker fields live in a DestinationRule.
 const TRAFFIC_POLICY: &str = "/spec/trafficPolicy";
+/// The previous values (as in [`Undo::PatchedDestinationRule`]) applied with
+/// our fields into someone else's rule: if Firebreak crashes before the caller
+/// records the undo, the repeated apply reads them here instead of taking our
+/// own values for the originals. Released with our fields on revert.
+pub const PREVIOUS_ANNOTATION: &str = "firebreak.dev/previous-traffic-policy";
 
 pub(super) async fn rate_limit_apply(
     client: &kube::Client,
@@ -65,18 +70,26 @@ pub(super) async fn circuit_breaker_apply(
             sent.push(listed);
             match found {
                 Some((name, rule)) => {
-                    let ours = render_apply_body(
-                        &kind,
-                        &RenderContext {
-                            existing_destination_rule: Some(&name),
-                            ..*ctx
-                        },
-                    )?;
-                    let previous = previous_values(
-                        TRAFFIC_POLICY,
-                        &ours["spec"]["trafficPolicy"],
-                        rule.pointer(TRAFFIC_POLICY),
-                    );
+                    let recorded = rule["metadata"]["annotations"][PREVIOUS_ANNOTATION]
+                        .as_str()
+                        .and_then(|text| serde_json::from_str(text).ok());
+                    let previous = match recorded {
+                        Some(previous) => previous,
+                        None => {
+                            let ours = render_apply_body(
+                                &kind,
+                                &RenderContext {
+                                    existing_destination_rule: Some(&name),
+                                    ..*ctx
+                                },
+                            )?;
+                            previous_values(
+                                TRAFFIC_POLICY,
+                                &ours["spec"]["trafficPolicy"],
+                                rule.pointer(TRAFFIC_POLICY),
+                            )
+                        }
+                    };
                     (
                         Undo::PatchedDestinationRule {
                             name: name.clone(),
@@ -98,10 +111,17 @@ pub(super) async fn circuit_breaker_apply(
         existing_destination_rule: existing.as_deref(),
         ..*ctx
     };
-    let requests: Vec<Request> = render::render_apply(&kind, &ctx)?
+    let mut requests: Vec<Request> = render::render_apply(&kind, &ctx)?
         .into_iter()
         .map(|r| Request { note: None, ..r })
         .collect();
+    if let Undo::PatchedDestinationRule { previous, .. } = &undo {
+        // A map of strings always serialises.
+        let text = serde_json::to_string(previous).unwrap_or_default();
+        for body in requests.iter_mut().filter_map(|r| r.body.as_mut()) {
+            body["metadata"]["annotations"] = json!({ PREVIOUS_ANNOTATION: text });
+        }
+    }
     sent.extend(send_all(client, &requests).await?);
     let note = match &existing {
         Some(name) => format!("merged into DestinationRule {name}"),
@@ -231,7 +251,7 @@ fn render_apply_body(kind: &ActionKind, ctx: &RenderContext<'_>) -> Result<Value
     render::render_apply(kind, ctx)?
         .into_iter()
         .find_map(|r| r.body)
-        .ok_or(ExecError::NotExecutable("circuitBreaker without a body"))
+        .ok_or(ExecError::NothingRendered("circuitBreaker"))
 }
 
 /// The name the renderer gives Firebreak's own rule.
