@@ -16,6 +16,8 @@ mod undo;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_prepare;
+#[cfg(test)]
 mod tests_traffic;
 #[cfg(test)]
 mod tests_workload;
@@ -71,6 +73,57 @@ pub struct Outcome {
 impl Executor {
     pub fn new(client: kube::Client) -> Self {
         Executor { client }
+    }
+
+    /// Resolves what an apply depends on, reading but not writing: the rate a
+    /// relative limit comes to, the DestinationRule a breaker goes into and the
+    /// values it replaces, the replica target. Recording the returned undo
+    /// before calling [`Executor::execute`] with it closes the window in which
+    /// a crash after the write would let a repeat add replicas twice. Nothing
+    /// to resolve (revert, dry-run, undo already given, other actions): the
+    /// given undo back.
+    #[tracing::instrument(skip_all, fields(
+        playbook = %input.action.playbook,
+        target = %input.action.target,
+        incident = %input.action.incident,
+        key = %input.action.key,
+    ))]
+    pub async fn prepare(&self, input: ExecInput<'_>) -> Result<Outcome, ExecError> {
+        let planned = input.action;
+        let nothing = Outcome {
+            undo: input.undo.cloned(),
+            ..Outcome::default()
+        };
+        if planned.dry_run
+            || planned.action.dry_run
+            || planned.operation == Operation::Revert
+            || input.undo.is_some()
+        {
+            return Ok(nothing);
+        }
+        let ctx = context(&input);
+        let (sent, undo) = match &planned.action.kind {
+            ActionKind::RateLimit(rl) => {
+                let rps = render::resolve_rps(rl.limit, ctx.current_rps)?;
+                let undo = Undo::RateLimit {
+                    requests_per_second: rps,
+                };
+                (Vec::new(), Some(undo))
+            }
+            ActionKind::CircuitBreaker(cb) => {
+                traffic::circuit_breaker_prepare(&self.client, cb, &ctx).await?
+            }
+            ActionKind::Scale(s) => {
+                let (read, undo) = scale::prepare(&self.client, s, &ctx).await?;
+                (vec![read], Some(undo))
+            }
+            _ => return Ok(nothing),
+        };
+        Ok(Outcome {
+            sent,
+            undo,
+            ..Outcome::default()
+        })
     }
 
     /// Applies or reverts `input.action`, or in dry-run only renders it.

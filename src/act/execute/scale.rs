@@ -2,9 +2,28 @@
 //! and on revert put the previous count back.
 
 use super::send::{send, unexpected};
-use super::{ExecError, Outcome, Undo, send_all};
+use super::{ExecError, Outcome, Sent, Undo, send_all};
 use crate::act::render::{self, RenderContext, Request};
 use crate::playbook::model::{ActionKind, Scale, ScaleTo};
+
+/// Reads the current count and fixes the target: the undo an apply records.
+pub(super) async fn prepare(
+    client: &kube::Client,
+    scale: &Scale,
+    ctx: &RenderContext<'_>,
+) -> Result<(Sent, Undo), ExecError> {
+    let (current, read) = replicas(client, ctx).await?;
+    let target = match scale.to {
+        ScaleTo::Replicas(n) => n.min(scale.max),
+        // Scaling out never scales in, even when already above `max`.
+        ScaleTo::Add(n) => current.saturating_add(n).min(scale.max).max(current),
+    };
+    let undo = Undo::Scale {
+        previous: current,
+        target,
+    };
+    Ok((read, undo))
+}
 
 pub(super) async fn apply(
     client: &kube::Client,
@@ -13,34 +32,25 @@ pub(super) async fn apply(
     undo: Option<&Undo>,
 ) -> Result<Outcome, ExecError> {
     // A repeat sets the target recorded the first time: `add` must not add twice.
-    if let Some(Undo::Scale { previous, target }) = undo {
-        let sent = send_all(client, &[patch(ctx, *target)?]).await?;
-        return Ok(Outcome {
-            sent,
-            undo: undo.cloned(),
-            note: Some(format!("scaled from {previous} to {target} replicas")),
-            ..Outcome::default()
-        });
-    }
-    let (current, read) = replicas(client, ctx).await?;
-    let target = match scale.to {
-        ScaleTo::Replicas(n) => n.min(scale.max),
-        // Scaling out never scales in, even when already above `max`.
-        ScaleTo::Add(n) => current.saturating_add(n).min(scale.max).max(current),
+    let (mut sent, undo) = match undo {
+        Some(undo @ Undo::Scale { .. }) => (Vec::new(), undo.clone()),
+        _ => {
+            let (read, undo) = prepare(client, scale, ctx).await?;
+            (vec![read], undo)
+        }
     };
-    let mut sent = vec![read];
-    let note = if target == current {
-        format!("already at {current} replicas")
+    let Undo::Scale { previous, target } = undo else {
+        return Err(ExecError::NothingRendered("scale"));
+    };
+    let note = if target == previous {
+        format!("already at {previous} replicas")
     } else {
         sent.extend(send_all(client, &[patch(ctx, target)?]).await?);
-        format!("scaled from {current} to {target} replicas")
+        format!("scaled from {previous} to {target} replicas")
     };
     Ok(Outcome {
         sent,
-        undo: Some(Undo::Scale {
-            previous: current,
-            target,
-        }),
+        undo: Some(undo),
         note: Some(note),
         ..Outcome::default()
     })
@@ -107,7 +117,7 @@ fn patch(ctx: &RenderContext<'_>, replicas: u32) -> Result<Request, ExecError> {
 async fn replicas(
     client: &kube::Client,
     ctx: &RenderContext<'_>,
-) -> Result<(u32, super::Sent), ExecError> {
+) -> Result<(u32, Sent), ExecError> {
     let path = patch(ctx, 0)?.path;
     let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
     let get = Request::get(path.to_owned());

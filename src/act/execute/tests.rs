@@ -81,18 +81,39 @@ impl Case {
 
     /// Executes against `script`; the result and what the server received.
     pub async fn run(&self, script: Vec<Exchange>) -> (Result<Outcome, ExecError>, Vec<Received>) {
+        self.call(script, false).await
+    }
+
+    /// [`Executor::prepare`] against `script`.
+    pub async fn prepare(
+        &self,
+        script: Vec<Exchange>,
+    ) -> (Result<Outcome, ExecError>, Vec<Received>) {
+        self.call(script, true).await
+    }
+
+    async fn call(
+        &self,
+        script: Vec<Exchange>,
+        prepare: bool,
+    ) -> (Result<Outcome, ExecError>, Vec<Received>) {
         let (client, server) = mock_client(NS);
         let server = server.run(script);
         let (planned, pb) = (self.planned(), self.playbook());
-        let result = Executor::new(client)
-            .execute(ExecInput {
-                action: &planned,
-                pb: &pb,
-                current_rps: self.current_rps,
-                undo: self.undo.as_ref(),
-                now: t(60),
-            })
-            .await;
+        let input = ExecInput {
+            action: &planned,
+            pb: &pb,
+            current_rps: self.current_rps,
+            undo: self.undo.as_ref(),
+            now: t(60),
+        };
+        let executor = Executor::new(client);
+        let result = if prepare {
+            executor.prepare(input).await
+        } else {
+            executor.execute(input).await
+        };
+        drop(executor);
         (result, served(server).await)
     }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::send::{send, send_idempotent};
 use super::undo::{previous_values, restore_patch};
-use super::{ExecError, Outcome, Undo, fixed_rate, send_all};
+use super::{ExecError, Outcome, Sent, Undo, fixed_rate, send_all};
 use crate::act::render::{
     self, MANAGED_BY_LABEL, MANAGER, MERGE_PATCH, RenderContext, Request, resolve_rps,
 };
@@ -46,6 +46,49 @@ pub(super) async fn rate_limit_apply(
     })
 }
 
+/// For the Istio backend: finds the rule our fields go into, and what they
+/// replace there. `None` for Envoy Gateway, whose policy is always ours.
+pub(super) async fn circuit_breaker_prepare(
+    client: &kube::Client,
+    cb: &CircuitBreakerSpec,
+    ctx: &RenderContext<'_>,
+) -> Result<(Vec<Sent>, Option<Undo>), ExecError> {
+    if cb.backend == Some(TrafficBackend::EnvoyGateway) {
+        return Ok((Vec::new(), None));
+    }
+    let kind = ActionKind::CircuitBreaker(cb.clone());
+    let (listed, found) = find_rule(client, cb, ctx).await?;
+    let undo = match found {
+        Some((name, rule)) => {
+            let recorded = rule["metadata"]["annotations"][PREVIOUS_ANNOTATION]
+                .as_str()
+                .and_then(|text| serde_json::from_str(text).ok());
+            let previous = match recorded {
+                Some(previous) => previous,
+                None => {
+                    let ours = render_apply_body(
+                        &kind,
+                        &RenderContext {
+                            existing_destination_rule: Some(&name),
+                            ..*ctx
+                        },
+                    )?;
+                    previous_values(
+                        TRAFFIC_POLICY,
+                        &ours["spec"]["trafficPolicy"],
+                        rule.pointer(TRAFFIC_POLICY),
+                    )
+                }
+            };
+            Undo::PatchedDestinationRule { name, previous }
+        }
+        None => Undo::CreatedDestinationRule {
+            name: own_rule_name(&kind, ctx)?,
+        },
+    };
+    Ok((vec![listed], Some(undo)))
+}
+
 pub(super) async fn circuit_breaker_apply(
     client: &kube::Client,
     cb: &CircuitBreakerSpec,
@@ -53,59 +96,24 @@ pub(super) async fn circuit_breaker_apply(
     undo: Option<&Undo>,
 ) -> Result<Outcome, ExecError> {
     let kind = ActionKind::CircuitBreaker(cb.clone());
-    if cb.backend == Some(TrafficBackend::EnvoyGateway) {
-        let sent = send_all(client, &render::render_apply(&kind, ctx)?).await?;
+    // A repeated apply must not re-read the rule: it already holds our values.
+    let (mut sent, undo) = match undo {
+        Some(u @ (Undo::PatchedDestinationRule { .. } | Undo::CreatedDestinationRule { .. })) => {
+            (Vec::new(), Some(u.clone()))
+        }
+        _ => circuit_breaker_prepare(client, cb, ctx).await?,
+    };
+    let Some(undo) = undo else {
+        // Envoy Gateway: our own policy, applied as rendered.
+        sent.extend(send_all(client, &render::render_apply(&kind, ctx)?).await?);
         return Ok(Outcome {
             sent,
             ..Outcome::default()
         });
-    }
-    let mut sent = Vec::new();
-    // A repeated apply must not re-read the rule: it already holds our values.
-    let (undo, existing) = match undo {
-        Some(u @ Undo::PatchedDestinationRule { name, .. }) => (u.clone(), Some(name.clone())),
-        Some(u @ Undo::CreatedDestinationRule { .. }) => (u.clone(), None),
-        _ => {
-            let (listed, found) = find_rule(client, cb, ctx).await?;
-            sent.push(listed);
-            match found {
-                Some((name, rule)) => {
-                    let recorded = rule["metadata"]["annotations"][PREVIOUS_ANNOTATION]
-                        .as_str()
-                        .and_then(|text| serde_json::from_str(text).ok());
-                    let previous = match recorded {
-                        Some(previous) => previous,
-                        None => {
-                            let ours = render_apply_body(
-                                &kind,
-                                &RenderContext {
-                                    existing_destination_rule: Some(&name),
-                                    ..*ctx
-                                },
-                            )?;
-                            previous_values(
-                                TRAFFIC_POLICY,
-                                &ours["spec"]["trafficPolicy"],
-                                rule.pointer(TRAFFIC_POLICY),
-                            )
-                        }
-                    };
-                    (
-                        Undo::PatchedDestinationRule {
-                            name: name.clone(),
-                            previous,
-                        },
-                        Some(name),
-                    )
-                }
-                None => (
-                    Undo::CreatedDestinationRule {
-                        name: own_rule_name(&kind, ctx)?,
-                    },
-                    None,
-                ),
-            }
-        }
+    };
+    let existing = match &undo {
+        Undo::PatchedDestinationRule { name, .. } => Some(name.clone()),
+        _ => None,
     };
     let ctx = RenderContext {
         existing_destination_rule: existing.as_deref(),
@@ -201,7 +209,7 @@ async fn find_rule(
     client: &kube::Client,
     cb: &CircuitBreakerSpec,
     ctx: &RenderContext<'_>,
-) -> Result<(super::Sent, Option<(String, Value)>), ExecError> {
+) -> Result<(Sent, Option<(String, Value)>), ExecError> {
     let ns = &ctx.target.namespace;
     let list = Request::get(format!(
         "/apis/networking.istio.io/v1/namespaces/{ns}/destinationrules"
