@@ -376,3 +376,26 @@ async fn notify_and_diagnostics_are_not_executed_here() {
     assert_eq!(out.expect_err("notify").metric_label(), "not_executable");
     assert!(received.is_empty());
 }
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_a_transient_transport_error() {
+    let (service, handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    drop(handle);
+    let case = Case::apply(ActionKind::Restart);
+    let (planned, pb) = (case.planned(), case.playbook());
+    let err = Executor::new(kube::Client::new(service, NS))
+        .execute(ExecInput {
+            action: &planned,
+            pb: &pb,
+            current_rps: None,
+            undo: None,
+            now: t(60),
+        })
+        .await
+        .expect_err("no server");
+    assert_eq!(err.metric_label(), "transport");
+    assert!(err.is_transient());
+}
