@@ -1,3 +1,4 @@
-//! Actions: the exact requests each action sends, and (later) their execution.
+//! Actions: the exact requests each action sends, and their execution.
 
+pub mod execute;
 pub mod render;

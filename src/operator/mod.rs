@@ -14,7 +14,7 @@ pub mod status;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
-mod testing_writers;
+pub(crate) mod testing_writers;
 pub mod workloads;
 
 use std::sync::Arc;

@@ -85,6 +85,7 @@ pub fn expect(method: Method, uri: impl Into<String>, reply: Reply) -> Exchange 
 #[derive(Debug)]
 pub struct Received {
     pub method: Method,
+    pub content_type: Option<String>,
     pub body: Option<Value>,
 }
 
@@ -105,6 +106,11 @@ impl ApiServerVerifier {
                     );
                 };
                 let (method, uri) = (request.method().clone(), request.uri().to_string());
+                let content_type = request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 assert_eq!(method, expected.method, "step {step} method ({uri})");
                 assert_eq!(uri, expected.uri, "step {step} uri");
                 let bytes = request
@@ -115,7 +121,11 @@ impl ApiServerVerifier {
                 let body: Option<Value> = (!bytes.is_empty())
                     .then(|| serde_json::from_slice(&bytes).expect("request body is JSON"));
                 send.send_response(answer(expected.reply, &method, body.as_ref()));
-                received.push(Received { method, body });
+                received.push(Received {
+                    method,
+                    content_type,
+                    body,
+                });
             }
             if let Some((request, _)) = handle.next_request().await {
                 panic!("unexpected request {} {}", request.method(), request.uri());

@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 use crate::playbook::model::{ActionKind, TargetRef};
 use crate::playbook::spec::WorkloadKind;
 
-pub use naming::{MANAGED_BY_LABEL, MANAGER, incident_label_value, labels, object_name};
+pub use naming::{
+    MANAGED_BY_LABEL, MANAGER, incident_label_value, label_selector, labels, object_name,
+};
+pub use ratelimit::resolve_rps;
 pub use request::{
     APPLY_PATCH, JSON, JSON_PATCH, MERGE_PATCH, Method, Request, STRATEGIC_MERGE_PATCH,
 };
