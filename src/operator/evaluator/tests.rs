@@ -18,7 +18,7 @@ use crate::incident::{GlobalGuardrails, Operation};
 use crate::operator::catalog::{Catalog, Entry};
 use crate::operator::events::IncidentEvents;
 use crate::operator::testing_writers::fixtures::{PLAYBOOK_UID, t};
-use crate::operator::testing_writers::{Received, Reply, expect, mock_client, served};
+use crate::operator::testing_writers::{Exchange, Received, Reply, expect, mock_client, served};
 use crate::operator::workloads::Workloads;
 use crate::telemetry::Metrics;
 
@@ -106,6 +106,18 @@ fn deployment() -> Reply {
     }))
 }
 
+/// What the first cycle sends when the incident opens at critical.
+fn opening() -> Vec<Exchange> {
+    vec![
+        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]
+}
+
 fn evaluator(client: kube::Client, catalog: &Catalog) -> Evaluator<FileSource> {
     Evaluator::new(
         client.clone(),
@@ -140,14 +152,7 @@ fn body(received: &[Received], i: usize) -> &Value {
 #[tokio::test]
 async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_status() {
     let (client, server) = mock_client("risk");
-    let server = server.run(vec![
-        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
-        expect(Method::GET, DEPLOYMENT, deployment()),
-        expect(Method::POST, EVENTS, Reply::Stored("601")),
-        expect(Method::POST, EVENTS, Reply::Stored("602")),
-        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-    ]);
+    let server = server.run(opening());
     let catalog = Catalog::default();
     let entry = entry();
     catalog.upsert(entry.clone());
@@ -201,14 +206,7 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
 async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     // The first leader opens the incident; what it wrote is what the next one lists.
     let (client, server) = mock_client("risk");
-    let server = server.run(vec![
-        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
-        expect(Method::GET, DEPLOYMENT, deployment()),
-        expect(Method::POST, EVENTS, Reply::Stored("601")),
-        expect(Method::POST, EVENTS, Reply::Stored("602")),
-        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-    ]);
+    let server = server.run(opening());
     let catalog = Catalog::default();
     let entry = entry();
     catalog.upsert(entry.clone());
