@@ -380,3 +380,42 @@ fn failed_action_is_recorded_and_keeps_the_incident_open() {
         Some(Phase::Open)
     );
 }
+
+#[test]
+fn actions_not_enabled_are_refused_once_and_block_nothing() {
+    let mut r = Run::new(
+        "{}",
+        GlobalGuardrails {
+            allowed_actions: Some(["notify", "rateLimit", "scale"].map(str::to_owned).into()),
+            ..Default::default()
+        },
+    );
+    let events = r.at(0, Some(0.9));
+    let kinds: Vec<String> = issued(&events)
+        .iter()
+        .map(|(k, _)| k.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["notify", "rateLimit", "scale"],
+        "diagnostics refused, the rest goes out"
+    );
+    let refused: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionFinished {
+                key,
+                outcome: firebreak::incident::StepState::Failed { reason },
+                ..
+            } => Some(format!("{key}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("/high/0/diagnostics: action diagnostics is not enabled"),
+        "{refused:?}"
+    );
+    assert!(held(&events).is_empty(), "refused, not held");
+    assert!(issued(&r.at(15, Some(0.9))).is_empty(), "never retried");
+}

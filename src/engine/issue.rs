@@ -46,6 +46,22 @@ pub(super) fn issue(
         if step.state != StepState::Pending {
             continue;
         }
+        if let Some(reason) = global.refusal(step.action.kind.as_str()) {
+            // Refused for good: it fails, so it neither blocks the steps after it
+            // nor comes back every cycle.
+            let key = step.key.clone();
+            let outcome = StepState::Failed { reason };
+            inc.steps[i].state = outcome.clone();
+            out.events.push(ctx.event(
+                Some(inc),
+                EventKind::ActionFinished {
+                    key,
+                    operation: Operation::Apply,
+                    outcome,
+                },
+            ));
+            continue;
+        }
         let hold = if !is_guarded(step) {
             None
         } else if blocked {

@@ -19,6 +19,25 @@ pub struct GlobalGuardrails {
     pub namespace_budget: Option<Budget>,
     /// Budget across the whole cluster.
     pub cluster_budget: Option<Budget>,
+    /// Action kinds the operator may run (`--actions`, what its RBAC grants);
+    /// `None`: all. Others are refused, not held: no permission will arrive later.
+    pub allowed_actions: Option<std::collections::BTreeSet<String>>,
+}
+
+impl GlobalGuardrails {
+    /// Why `kind` may not run at all, if it may not.
+    pub fn refusal(&self, kind: &str) -> Option<String> {
+        self.allowed_actions
+            .as_ref()
+            .filter(|allowed| !allowed.contains(kind))
+            .map(|allowed| {
+                let list: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                format!(
+                    "action {kind} is not enabled for this operator (--actions {})",
+                    list.join(",")
+                )
+            })
+    }
 }
 
 /// Why an action is held back.

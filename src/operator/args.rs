@@ -17,6 +17,15 @@ pub struct OperatorArgs {
     /// Default: the pod's namespace (`POD_NAMESPACE`).
     #[arg(long, env = "FIREBREAK_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
+    /// Action kinds this operator may run, comma separated (what its RBAC grants);
+    /// others are refused and recorded as failed. Empty: all.
+    #[arg(
+        long,
+        env = "FIREBREAK_ACTIONS",
+        value_delimiter = ',',
+        value_parser = ["notify", "diagnostics", "rateLimit", "circuitBreaker", "rollback", "scale", "restart"]
+    )]
+    pub actions: Vec<String>,
     /// Namespaces to watch, comma separated; empty: the whole cluster.
     #[arg(long, env = "FIREBREAK_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,

@@ -117,6 +117,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
     let global = GlobalGuardrails {
         kill_switch: args.kill_switch,
         dry_run: op.dry_run,
+        allowed_actions: (!op.actions.is_empty()).then(|| op.actions.iter().cloned().collect()),
         ..Default::default()
     };
     let workloads = workloads::Workloads::watch(&client, &op.watch_namespaces).await;
