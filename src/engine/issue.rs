@@ -235,3 +235,41 @@ fn key_matches(step: &Step, key: &IdempotencyKey, op: Operation) -> bool {
         Operation::Revert => step.key.revert() == *key,
     }
 }
+
+impl Engine {
+    fn step_mut(&mut self, action: &PlannedAction) -> Option<&mut Step> {
+        let state = self
+            .states
+            .get_mut(&action.playbook)?
+            .get_mut(&action.target.name)?;
+        [state.incident.as_deref_mut(), state.resolved.as_deref_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|inc| inc.id == action.incident)
+            .flat_map(|inc| inc.steps.iter_mut())
+            .find(|s| key_matches(s, &action.key, action.operation))
+    }
+
+    /// The executor's record of `action`'s step: what its apply changed.
+    pub fn undo_of(&mut self, action: &PlannedAction) -> Option<crate::act::execute::Undo> {
+        self.step_mut(action)?.undo.clone()
+    }
+
+    /// Keep what the executor recorded for `action`'s step (written to the
+    /// Incident's ledger), so a revert or a repeat after a restart can use it.
+    pub fn record_undo(
+        &mut self,
+        action: &PlannedAction,
+        undo: Option<crate::act::execute::Undo>,
+        note: Option<String>,
+    ) {
+        if let Some(step) = self.step_mut(action) {
+            if undo.is_some() {
+                step.undo = undo;
+            }
+            if note.is_some() {
+                step.note = note;
+            }
+        }
+    }
+}

@@ -145,6 +145,8 @@ fn step_record(s: &Step) -> StepRecord {
         state: step_status(&s.state),
         revert: s.revert.as_ref().map(step_status),
         held_by: s.hold.as_ref().map(ToString::to_string),
+        undo: s.undo.clone(),
+        note: s.note.clone(),
     }
 }
 
@@ -319,6 +321,8 @@ pub fn restore(
             state: step_state(&r.state),
             revert: r.revert.as_ref().map(step_state),
             hold: None,
+            undo: r.undo.clone(),
+            note: r.note.clone(),
         });
     }
     let opened_at: Timestamp = spec.opened_at.0;

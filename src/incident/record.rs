@@ -67,6 +67,10 @@ pub struct Step {
     pub revert: Option<StepState>,
     /// The guardrail currently holding this step back, if any.
     pub hold: Option<Hold>,
+    /// What the executor recorded to undo or repeat the apply (the ledger).
+    pub undo: Option<crate::act::execute::Undo>,
+    /// What the apply did, for people (e.g. "restored revision 7").
+    pub note: Option<String>,
 }
 
 impl Step {
@@ -142,6 +146,8 @@ impl Incident {
                     state: StepState::Pending,
                     revert: None,
                     hold: None,
+                    undo: None,
+                    note: None,
                 });
             }
         }

@@ -113,6 +113,12 @@ pub struct StepRecord {
     /// The guardrail holding the step back, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
+    /// What the apply changed and how to undo it (the ledger entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<crate::act::execute::Undo>,
+    /// What the apply did, e.g. "restored revision 7".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

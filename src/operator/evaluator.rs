@@ -21,11 +21,13 @@ use super::catalog::{Catalog, Entry};
 use super::events::IncidentEvents;
 use super::incidents::{IncidentWriter, open_incidents};
 use super::workloads::Workloads;
+use crate::act::execute::{ExecError, ExecInput, Executor};
 use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
-use crate::engine::{Engine, Event, EventKind};
+use crate::engine::{DetectorResult, Engine, Event, EventKind};
 use crate::incident::resource::Incident as IncidentResource;
-use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
+use crate::incident::{GlobalGuardrails, IncidentId, Operation, PlannedAction, persist};
+use crate::playbook::model::ActionKind;
 use crate::playbook::spec::NoDataStatus;
 use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::runner::QueryMode;
@@ -44,6 +46,7 @@ pub struct Watched {
 
 pub struct Evaluator<S = PrometheusSource> {
     client: Client,
+    executor: Executor,
     source: S,
     catalog: Catalog,
     metrics: Arc<Metrics>,
@@ -68,14 +71,9 @@ impl<S: MetricSource> Evaluator<S> {
         publisher: IncidentEvents,
         watched: Watched,
     ) -> Self {
-        // No executor yet (issue 5): every action is recorded as dry-run, whatever
-        // the configuration says, so no status ever claims a change was applied.
-        let global = GlobalGuardrails {
-            dry_run: true,
-            ..global
-        };
         Evaluator {
             writer: IncidentWriter::new(client.clone()),
+            executor: Executor::new(client.clone()),
             client,
             source,
             catalog,
@@ -205,16 +203,9 @@ impl<S: MetricSource> Evaluator<S> {
             .set_kill_switch(self.global.kill_switch || entry.paused);
         let eval = self.engine.evaluate(pb, &targets, &results, now);
         let mut events = eval.events;
-        // Until the executor lands (issue 5), every action is recorded as dry-run.
         for action in &eval.actions {
-            tracing::info!(
-                playbook = %pb.id,
-                target = %action.target,
-                incident = %action.incident,
-                key = %action.key,
-                "action recorded (dry-run)"
-            );
-            events.extend(self.engine.record_outcome(action, Ok(()), now));
+            let outcome = self.execute(entry, action, &results, now).await;
+            events.extend(outcome);
         }
         self.count_actions(&events);
         self.write_incidents(entry, &events, &eval.finished).await;
@@ -223,6 +214,97 @@ impl<S: MetricSource> Evaluator<S> {
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());
         events
+    }
+
+    /// Execute one cleared action and record its outcome; returns the engine's events.
+    async fn execute(
+        &mut self,
+        entry: &Entry,
+        action: &PlannedAction,
+        results: &[DetectorResult],
+        now: Timestamp,
+    ) -> Vec<Event> {
+        let pb = &entry.playbook;
+        let fields = (pb.id.to_string(), action.key.to_string());
+        match &action.action.kind {
+            // Slack is issue 7: recorded as a dry-run notification, never claimed as sent.
+            ActionKind::Notify { .. } => {
+                let recorded = PlannedAction {
+                    dry_run: true,
+                    ..action.clone()
+                };
+                return self.engine.record_outcome(&recorded, Ok(()), now);
+            }
+            ActionKind::Diagnostics(_) if !action.dry_run && !action.action.dry_run => {
+                let reason = "diagnostics capture is not built yet".to_owned();
+                return self.engine.record_outcome(action, Err(reason), now);
+            }
+            _ => {}
+        }
+        let current_rps = crate::runner::dry_run::current_rps(pb, results, &action.target);
+        let mut undo = self.engine.undo_of(action);
+        if undo.is_none() && action.operation == Operation::Apply {
+            let input = ExecInput {
+                action,
+                pb,
+                current_rps,
+                undo: None,
+                now,
+            };
+            match self.executor.prepare(input).await {
+                Ok(prepared) if prepared.undo.is_some() => {
+                    // Persist what the apply will need to be undone or repeated before
+                    // writing anything: a crash after the write must not lose it.
+                    self.engine.record_undo(action, prepared.undo.clone(), None);
+                    self.persist(entry, action).await;
+                    undo = prepared.undo;
+                }
+                Ok(_) => {}
+                Err(e) => return self.failed(action, &e, now),
+            }
+        }
+        let input = ExecInput {
+            action,
+            pb,
+            current_rps,
+            undo: undo.as_ref(),
+            now,
+        };
+        match self.executor.execute(input).await {
+            Ok(done) => {
+                tracing::info!(playbook = %fields.0, key = %fields.1, sent = done.sent.len(), "action executed");
+                self.engine.record_undo(action, done.undo, done.note);
+                self.engine.record_outcome(action, Ok(()), now)
+            }
+            Err(e) => self.failed(action, &e, now),
+        }
+    }
+
+    fn failed(&mut self, action: &PlannedAction, e: &ExecError, now: Timestamp) -> Vec<Event> {
+        tracing::warn!(
+            playbook = %action.playbook,
+            target = %action.target,
+            incident = %action.incident,
+            key = %action.key,
+            error = %e,
+            kind = e.metric_label(),
+            "action failed"
+        );
+        self.engine.record_outcome(action, Err(e.to_string()), now)
+    }
+
+    /// Write the incident's current record now (the ledger before a change).
+    async fn persist(&mut self, entry: &Entry, action: &PlannedAction) {
+        let Some(record) = self
+            .engine
+            .record(&action.playbook, &action.target.name, &action.incident)
+            .cloned()
+        else {
+            return;
+        };
+        if let Err(e) = self.writer.sync(entry, &record, &[]).await {
+            tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");
+        }
     }
 
     fn count_actions(&self, events: &[Event]) {

@@ -61,7 +61,11 @@ impl DryRun {
 }
 
 /// The target's request rate from a `requestRate` detector, for relative rate limits.
-fn current_rps(pb: &Playbook, results: &[DetectorResult], target: &TargetRef) -> Option<f64> {
+pub(crate) fn current_rps(
+    pb: &Playbook,
+    results: &[DetectorResult],
+    target: &TargetRef,
+) -> Option<f64> {
     pb.detectors
         .iter()
         .zip(results)

@@ -118,13 +118,17 @@ fn opening() -> Vec<Exchange> {
     ]
 }
 
-fn evaluator(client: kube::Client, catalog: &Catalog) -> Evaluator<FileSource> {
+/// An evaluator in global dry-run (`dry_run`) or executing actions.
+fn evaluator(client: kube::Client, catalog: &Catalog, dry_run: bool) -> Evaluator<FileSource> {
     Evaluator::new(
         client.clone(),
         source(),
         catalog.clone(),
         Arc::new(Metrics::default()),
-        GlobalGuardrails::default(),
+        GlobalGuardrails {
+            dry_run,
+            ..Default::default()
+        },
         IncidentEvents::new(client, "firebreak-6d4f9c7b8-2xkqp"),
         Watched {
             workloads: workloads(),
@@ -156,7 +160,7 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
     let catalog = Catalog::default();
     let entry = entry();
     catalog.upsert(entry.clone());
-    let mut ev = evaluator(client, &catalog);
+    let mut ev = evaluator(client, &catalog, true);
     let events = ev.cycle(&entry, t(0)).await;
     drop(ev);
     let received = served(server).await;
@@ -189,7 +193,7 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
             )
         })
         .collect();
-    // No executor yet: recorded as dry-run, done.
+    // Global dry-run: recorded, not sent.
     assert_eq!(steps, [("notify", "Done"), ("rateLimit", "Done")]);
     assert_eq!(status["steps"][1]["state"]["dryRun"], true);
     for i in [3, 4] {
@@ -210,7 +214,7 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     let catalog = Catalog::default();
     let entry = entry();
     catalog.upsert(entry.clone());
-    let mut first = evaluator(client, &catalog);
+    let mut first = evaluator(client, &catalog, true);
     first.cycle(&entry, t(0)).await;
     drop(first);
     let received = served(server).await;
@@ -242,7 +246,7 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
         expect(Method::POST, EVENTS, Reply::Stored("612")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]);
-    let mut next = evaluator(client, &catalog);
+    let mut next = evaluator(client, &catalog, true);
     assert!(next.list_open().await);
     next.restore(&entry);
     let still_high = next.cycle(&entry, t(15)).await;
@@ -267,4 +271,77 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     for i in [7, 8] {
         assert_eq!(body(&received, i)["reason"], "IncidentResolved");
     }
+}
+
+const ENVOY_FILTER: &str =
+    "/apis/networking.istio.io/v1alpha3/namespaces/risk/envoyfilters/firebreak-ratelimit-pricer";
+
+#[tokio::test]
+async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_resolution() {
+    let (client, server) = mock_client("risk");
+    let server = server.run(vec![
+        // t(0): the rate limit's undo is written before the rate limit itself.
+        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(
+            Method::PATCH,
+            format!("{ENVOY_FILTER}?fieldManager=firebreak&force=true"),
+            Reply::Stored("900"),
+        ),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        // t(15), t(30): high, then clearing: nothing sent again.
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        // t(45): resolved; the rate limit is removed.
+        expect(
+            Method::DELETE,
+            ENVOY_FILTER,
+            Reply::ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+        ),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::POST, EVENTS, Reply::Stored("611")),
+        expect(Method::POST, EVENTS, Reply::Stored("612")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]);
+    let catalog = Catalog::default();
+    let entry = entry();
+    catalog.upsert(entry.clone());
+    let mut ev = evaluator(client, &catalog, false);
+    let opened = ev.cycle(&entry, t(0)).await;
+    let high = ev.cycle(&entry, t(15)).await;
+    let clearing = ev.cycle(&entry, t(30)).await;
+    let resolved = ev.cycle(&entry, t(45)).await;
+    drop(ev);
+    let received = served(server).await;
+
+    assert_eq!(
+        issued(&opened),
+        [
+            ("notify", Operation::Apply),
+            ("rateLimit", Operation::Apply)
+        ]
+    );
+    assert!(issued(&high).is_empty() && issued(&clearing).is_empty());
+    assert_eq!(issued(&resolved), [("rateLimit", Operation::Revert)]);
+    // The ledger entry is in the status before the EnvoyFilter is written.
+    let ledger = &body(&received, 1)["status"]["steps"][1];
+    assert_eq!(
+        ledger["undo"]["rateLimit"]["requestsPerSecond"], 100.0,
+        "{ledger}"
+    );
+    assert_eq!(ledger["state"]["state"], "Issued");
+    let filter = body(&received, 2);
+    assert_eq!(filter["kind"], "EnvoyFilter");
+    let done = &body(&received, 3)["status"]["steps"];
+    assert_eq!(done[1]["state"]["state"], "Done");
+    assert_eq!(done[1]["state"]["dryRun"], false);
+    // No Slack yet: the notification is recorded as a dry-run, not claimed as sent.
+    assert_eq!(done[0]["state"]["dryRun"], true);
+    let final_status = &body(&received, 11)["status"];
+    assert_eq!(final_status["phase"], "Resolved");
+    assert_eq!(final_status["steps"][1]["revert"]["state"], "Done");
 }
