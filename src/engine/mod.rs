@@ -70,6 +70,28 @@ impl Engine {
             .filter_map(|t| t.incident.as_deref())
     }
 
+    /// Mitigations of `pb`'s incidents that are applied for real and not reverted
+    /// yet (open incidents, and resolved ones with reverts outstanding): step keys.
+    pub fn active_mitigations(&self, pb: &PlaybookId) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .states
+            .get(pb)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|t| [t.incident.as_deref(), t.resolved.as_deref()])
+            .flatten()
+            .flat_map(|inc| inc.steps.iter())
+            .filter(|s| {
+                s.action.kind.is_mitigation()
+                    && s.state == crate::incident::StepState::Done { dry_run: false }
+                    && !matches!(s.revert, Some(crate::incident::StepState::Done { .. }))
+            })
+            .map(|s| s.key.0.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// The record of incident `id` on `target`, open or resolved with reverts outstanding.
     pub fn record(
         &self,

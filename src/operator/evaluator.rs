@@ -389,6 +389,7 @@ impl<S: MetricSource> Evaluator<S> {
                 "activeIncidents": i32::try_from(active).unwrap_or(i32::MAX),
                 "lastEvaluation": Time(now),
                 "noData": no_data,
+                "activeMitigations": self.engine.active_mitigations(&pb.id),
             }
         });
         let api: Api<PlaybookResource> = Api::namespaced(self.client.clone(), &pb.id.namespace);

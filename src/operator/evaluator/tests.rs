@@ -341,6 +341,12 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
     assert_eq!(done[1]["state"]["dryRun"], false);
     // No Slack yet: the notification is recorded as a dry-run, not claimed as sent.
     assert_eq!(done[0]["state"]["dryRun"], true);
+    let active = |i: usize| body(&received, i)["status"]["activeMitigations"].clone();
+    assert_eq!(
+        active(7),
+        json!(["memory-leak-pricer-1772443440/critical/0/rateLimit"])
+    );
+    assert_eq!(active(14), json!([]), "cleared once reverted");
     let final_status = &body(&received, 11)["status"];
     assert_eq!(final_status["phase"], "Resolved");
     assert_eq!(final_status["steps"][1]["revert"]["state"], "Done");
