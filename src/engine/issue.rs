@@ -24,11 +24,7 @@ pub(super) fn issue(
 ) {
     if let Some(inc) = state.resolved.as_mut() {
         issue_reverts(ctx, inc, global, out);
-        if inc
-            .steps
-            .iter()
-            .all(|s| !matches!(s.revert, Some(StepState::Pending | StepState::Issued)))
-        {
+        if !inc.reverts_outstanding() {
             // Handed out so that writers can record the final state.
             if let Some(done) = state.resolved.take() {
                 out.finished.push(*done);

@@ -145,13 +145,7 @@ impl Engine {
             })
             .collect();
         if incident.phase == Phase::Resolved {
-            let outstanding = incident.steps.iter().any(|s| {
-                matches!(
-                    s.revert,
-                    Some(crate::incident::StepState::Pending | crate::incident::StepState::Issued)
-                )
-            });
-            if outstanding {
+            if incident.reverts_outstanding() {
                 state.resolved = Some(Box::new(incident));
             }
         } else {

@@ -154,6 +154,13 @@ impl Incident {
         self.planned_up_to = self.planned_up_to.max(Some(severity));
     }
 
+    /// Some revert is still waiting or handed out (a resolved incident stays until none is).
+    pub fn reverts_outstanding(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.revert, Some(StepState::Pending | StepState::Issued)))
+    }
+
     /// All planned steps finished and at least one mitigation took effect.
     pub fn is_mitigated(&self) -> bool {
         self.steps.iter().all(Step::is_finished)

@@ -21,7 +21,7 @@ use crate::incident::persist::{spec_of, status_of, timeline_entry};
 use crate::incident::resource::{
     Incident as IncidentResource, IncidentSpec, IncidentStatus, TIMELINE_LIMIT,
 };
-use crate::incident::{Incident, IncidentId, Phase, StepState};
+use crate::incident::{Incident, IncidentId, Phase};
 use crate::playbook::spec::Playbook as PlaybookResource;
 
 mod listing;
@@ -223,11 +223,7 @@ fn own_events(incident: &Incident, events: &[Event]) -> Vec<Event> {
 
 /// Resolved, with no revert left to record.
 fn is_finished(incident: &Incident) -> bool {
-    incident.phase == Phase::Resolved
-        && !incident
-            .steps
-            .iter()
-            .any(|s| matches!(s.revert, Some(StepState::Pending | StepState::Issued)))
+    incident.phase == Phase::Resolved && !incident.reverts_outstanding()
 }
 
 fn post_params() -> PostParams {
