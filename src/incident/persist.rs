@@ -140,7 +140,7 @@ fn step_record(s: &Step) -> StepRecord {
     StepRecord {
         key: s.key.0.clone(),
         severity: s.severity,
-        index: index_of(&s.key),
+        index: s.key.index().unwrap_or(0),
         action: s.action.kind.as_str().to_owned(),
         state: step_status(&s.state),
         revert: s.revert.as_ref().map(step_status),
@@ -148,15 +148,6 @@ fn step_record(s: &Step) -> StepRecord {
         undo: s.undo.clone(),
         note: s.note.clone(),
     }
-}
-
-/// The action's position, from its key `<incident>/<severity>/<index>/<kind>`.
-fn index_of(key: &IdempotencyKey) -> u32 {
-    key.0
-        .rsplit('/')
-        .nth(1)
-        .and_then(|i| i.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Keep the newest entries; drop the oldest detector readings first, they are the least telling.

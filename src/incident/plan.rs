@@ -21,10 +21,20 @@ impl IdempotencyKey {
         IdempotencyKey(format!("{}/revert", self.0))
     }
 
+    /// The apply key this key belongs to (itself, or without `/revert`).
+    fn apply_part(&self) -> &str {
+        self.0.strip_suffix("/revert").unwrap_or(&self.0)
+    }
+
     /// The action kind this key names (`rateLimit`, …).
     pub fn kind(&self) -> &str {
-        let apply = self.0.strip_suffix("/revert").unwrap_or(&self.0);
+        let apply = self.apply_part();
         apply.rsplit('/').next().unwrap_or(apply)
+    }
+
+    /// The action's position in its severity's list.
+    pub fn index(&self) -> Option<u32> {
+        self.apply_part().rsplit('/').nth(1)?.parse().ok()
     }
 }
 
@@ -54,4 +64,24 @@ pub struct PlannedAction {
     pub action: Action,
     /// Record the request instead of sending it.
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_and_index_read_the_apply_part_of_a_key() {
+        let apply = IdempotencyKey::apply(
+            &IncidentId("api-checkout-1772409600".into()),
+            Severity::High,
+            2,
+            "rateLimit",
+        );
+        assert_eq!(apply.0, "api-checkout-1772409600/high/2/rateLimit");
+        for key in [apply.clone(), apply.revert()] {
+            assert_eq!(key.kind(), "rateLimit");
+            assert_eq!(key.index(), Some(2));
+        }
+    }
 }
