@@ -104,9 +104,7 @@ impl Tally {
             } else {
                 self.crossing_since.remove(&key);
             }
-            if !self.targets.contains(&key) {
-                self.targets.insert(key);
-            }
+            self.targets.insert(key);
         }
     }
 

@@ -76,15 +76,10 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         "operator starting"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
     let (leader, lease_task) = if op.leader_election {
         let config = LeaseConfig::new(&op.lease_name, op.lease_namespace(), &identity);
-        let (rx, task) = LeaderElector::new(client.clone(), config)?.spawn(SystemClock, stopped);
+        let (rx, task) = LeaderElector::new(client.clone(), config)?
+            .spawn(SystemClock, stopped(stop_rx.clone()));
         (rx, Some(task))
     } else {
         (watch::channel(true).1, None)
@@ -107,13 +102,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
     } else {
         controller::WatchScope::Namespaces(op.watch_namespaces.clone())
     };
-    let controller_stop = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let controller = tokio::spawn(controller::run(ctx, scope, controller_stop));
+    let controller = tokio::spawn(controller::run(ctx, scope, stopped(stop_rx.clone())));
     let global = GlobalGuardrails {
         kill_switch: args.kill_switch,
         dry_run: op.dry_run,
@@ -166,6 +155,11 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         controller.abort();
     }
     Ok(())
+}
+
+/// Resolves once shutdown has been signalled on `rx`.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {
