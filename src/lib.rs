@@ -12,6 +12,7 @@ pub mod duration;
 pub mod embedded;
 pub mod engine;
 pub mod incident;
+pub mod notify;
 pub mod operator;
 pub mod playbook;
 pub mod replay;

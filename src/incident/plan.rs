@@ -1,6 +1,6 @@
 //! What the engine asks an executor to do: one idempotent, keyed action.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::record::IncidentId;
 use crate::playbook::model::Action;
@@ -44,7 +44,7 @@ impl std::fmt::Display for IdempotencyKey {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Operation {
     Apply,

@@ -27,6 +27,7 @@ use crate::detect::prometheus::PrometheusSource;
 use crate::engine::{DetectorResult, Engine, Event, EventKind};
 use crate::incident::resource::Incident as IncidentResource;
 use crate::incident::{GlobalGuardrails, IncidentId, Operation, PlannedAction, persist};
+use crate::notify::Notifier;
 use crate::playbook::model::ActionKind;
 use crate::playbook::spec::NoDataStatus;
 use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
@@ -54,6 +55,7 @@ pub struct Evaluator<S = PrometheusSource> {
     engine: Engine,
     writer: IncidentWriter,
     publisher: IncidentEvents,
+    notifier: Notifier,
     workloads: Workloads,
     watch_namespaces: Vec<String>,
     next_due: HashMap<PlaybookId, Instant>,
@@ -81,11 +83,18 @@ impl<S: MetricSource> Evaluator<S> {
             engine: Engine::new(global.clone()),
             global,
             publisher,
+            notifier: Notifier::default(),
             workloads: watched.workloads,
             watch_namespaces: watched.namespaces,
             next_due: HashMap::new(),
             pending: HashMap::new(),
         }
+    }
+
+    /// Send incident notices to these sinks (Kafka, Slack).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Evaluate while `leader` is true, until `shutdown` turns true.
@@ -96,6 +105,7 @@ impl<S: MetricSource> Evaluator<S> {
     ) {
         loop {
             if *shutdown.borrow() {
+                self.notifier.flush().await;
                 return;
             }
             if !*leader.borrow_and_update() {
@@ -163,6 +173,7 @@ impl<S: MetricSource> Evaluator<S> {
                     tracing::info!(incident = %name, playbook = %pb.id, "continuing incident");
                     self.engine.restore(pb, record, &readings);
                     self.engine.restore_spent(&pb.id, &persist::spent(&status));
+                    self.notifier.restore(pb, &inc);
                 }
                 Err(e) => {
                     tracing::error!(incident = %name, playbook = %pb.id, error = %e, "cannot continue incident")
@@ -210,6 +221,12 @@ impl<S: MetricSource> Evaluator<S> {
         self.count_actions(&events);
         self.write_incidents(entry, &events, &eval.finished).await;
         self.publisher.publish(entry, &events).await;
+        let engine = &self.engine;
+        self.notifier.notify(pb, &events, |target, id| {
+            engine
+                .record(&pb.id, target, id)
+                .or_else(|| eval.finished.iter().find(|i| i.id == *id))
+        });
         self.write_status(entry, targets.len(), now).await;
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());

@@ -42,6 +42,8 @@ pub enum OperatorError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Notify(#[from] crate::notify::args::NotifyError),
 }
 
 /// Kubernetes' default termination grace period is 30 s; leave room for the exit.
@@ -110,6 +112,13 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         ..Default::default()
     };
     let workloads = workloads::Workloads::watch(&client, &op.watch_namespaces).await;
+    let notifier = args
+        .notify
+        .notifier(&crate::notify::args::SinkContext {
+            metrics: metrics.clone(),
+            client: Some(client.clone()),
+        })
+        .await?;
     let evaluator = evaluator::Evaluator::new(
         client,
         source,
@@ -121,7 +130,8 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
             workloads,
             namespaces: op.watch_namespaces.clone(),
         },
-    );
+    )
+    .with_notifier(notifier);
     let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));
     // Ready once the process serves and watches: standbys must pass readiness too,
     // or rolling updates would stall behind the leader.

@@ -15,6 +15,8 @@ use crate::playbook::model::{DetectorKind, Playbook};
 #[derive(Debug, Default)]
 pub struct DryRun {
     engine: Engine,
+    /// Incidents the last cycle finished (resolved, nothing left to revert).
+    finished: Vec<crate::incident::Incident>,
 }
 
 impl DryRun {
@@ -25,11 +27,24 @@ impl DryRun {
                 dry_run: true,
                 ..global
             }),
+            finished: Vec::new(),
         }
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Incident `id` on `target`: open, or finished by the last cycle.
+    pub fn record(
+        &self,
+        pb: &crate::playbook::PlaybookId,
+        target: &str,
+        id: &crate::incident::IncidentId,
+    ) -> Option<&crate::incident::Incident> {
+        self.engine
+            .record(pb, target, id)
+            .or_else(|| self.finished.iter().find(|i| i.id == *id))
     }
 
     /// Evaluate `pb` at `now` on `results` (aligned with its detectors); the timeline entries.
@@ -56,6 +71,7 @@ impl DryRun {
             let outcome = self.engine.record_outcome(action, Ok(()), now);
             entries.extend(outcome.into_iter().map(Entry::from));
         }
+        self.finished = eval.finished;
         entries
     }
 }

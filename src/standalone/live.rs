@@ -26,6 +26,7 @@ pub struct Live<S> {
     failing: HashMap<(usize, usize), &'static str>,
     metrics: Arc<Metrics>,
     ready: Readiness,
+    notifier: crate::notify::Notifier,
 }
 
 impl<S: MetricSource> Live<S> {
@@ -45,7 +46,14 @@ impl<S: MetricSource> Live<S> {
             failing: HashMap::new(),
             metrics,
             ready: Readiness::default(),
+            notifier: crate::notify::Notifier::default(),
         }
+    }
+
+    /// Send incident notices to these sinks (Kafka, Slack) as they happen.
+    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     pub fn playbooks(&self) -> &[Playbook] {
@@ -83,6 +91,10 @@ impl<S: MetricSource> Live<S> {
         let targets = self.discovered.targets(pb);
         let entries = self.dry.cycle(pb, targets, &results, now);
         self.record(pb, &entries);
+        let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
+        let dry = &self.dry;
+        self.notifier
+            .notify(pb, &events, |target, id| dry.record(&pb.id, target, id));
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());
         entries

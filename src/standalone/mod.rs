@@ -47,6 +47,8 @@ pub struct RunArgs {
     pub max_cycles: Option<u64>,
     #[command(flatten)]
     pub operator: crate::operator::args::OperatorArgs,
+    #[command(flatten)]
+    pub notify: crate::notify::args::NotifyArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,8 @@ pub enum RunError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Notify(#[from] crate::notify::args::NotifyError),
     #[error("writing the timeline: {0}")]
     Write(#[from] std::io::Error),
 }
@@ -88,7 +92,15 @@ pub async fn run(args: &RunArgs, out: &mut (dyn Write + Send)) -> Result<(), Run
         kill_switch: args.kill_switch,
         ..Default::default()
     };
-    let mut live = Live::new(source, playbooks, global, args.query_mode, metrics.clone());
+    let notifier = args
+        .notify
+        .notifier(&crate::notify::args::SinkContext {
+            metrics: metrics.clone(),
+            client: None,
+        })
+        .await?;
+    let mut live = Live::new(source, playbooks, global, args.query_mode, metrics.clone())
+        .with_notifier(notifier);
     if let Some(addr) = args.admin_addr {
         admin::serve(addr, metrics, live.readiness())
             .await

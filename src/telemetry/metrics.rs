@@ -53,6 +53,27 @@ pub struct ReconcileErrorLabels {
     pub error: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `kafka` or `slack`.
+    pub sink: String,
+    /// `delivered`, `retried` (a transient failure, tried again), `failed`
+    /// (given up), `dropped` (queue bound reached).
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub sink: String,
+    /// Severity of the incident the dropped notice belonged to.
+    pub severity: String,
+}
+
 /// Every metric Firebreak exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -67,6 +88,14 @@ pub struct Metrics {
     pub actions: Family<ActionLabels, Counter>,
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub reconcile_errors: Family<ReconcileErrorLabels, Counter>,
+    /// Notices handed to Kafka and Slack, by sink and result.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Enqueue → confirmed delivery.
+    pub delivery_seconds: Family<SinkLabels, Histogram>,
+    /// Notices waiting to be delivered.
+    pub queued: Family<SinkLabels, Gauge>,
+    /// Notices dropped because the queue was full.
+    pub dropped: Family<DropLabels, Counter>,
 }
 
 fn seconds_buckets() -> impl Iterator<Item = f64> {
@@ -133,6 +162,32 @@ impl Default for Metrics {
             "Playbook reconcile failures by kind",
             reconcile_errors.clone(),
         );
+        let deliveries = Family::default();
+        registry.register(
+            "deliveries",
+            "Notices sent to Kafka and Slack, by sink and result",
+            deliveries.clone(),
+        );
+        let delivery_seconds = Family::<SinkLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
+        registry.register(
+            "delivery_duration_seconds",
+            "From enqueue to confirmed delivery, by sink",
+            delivery_seconds.clone(),
+        );
+        let queued = Family::default();
+        registry.register(
+            "notices_queued",
+            "Notices waiting for delivery, by sink (the Kafka outbox, the Slack queue)",
+            queued.clone(),
+        );
+        let dropped = Family::default();
+        registry.register(
+            "notices_dropped",
+            "Notices dropped because the sink's queue was full, by incident severity",
+            dropped.clone(),
+        );
         Metrics {
             registry,
             cycles,
@@ -145,6 +200,10 @@ impl Default for Metrics {
             actions,
             reconciles,
             reconcile_errors,
+            deliveries,
+            delivery_seconds,
+            queued,
+            dropped,
         }
     }
 }
@@ -184,6 +243,16 @@ impl Metrics {
             .get_or_create(&QueryLabels {
                 playbook: playbook.to_owned(),
                 detector: detector.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One notice delivery attempt to `sink` ended with `result`.
+    pub fn record_delivery(&self, sink: &str, result: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                sink: sink.to_owned(),
                 result: result.to_owned(),
             })
             .inc();
