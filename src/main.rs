@@ -48,6 +48,17 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions generated from the Rust types.
     Crd,
+    /// Incident events on Kafka: follow them, or print their JSON Schema.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum EventsCommand {
+    /// Print the incident events on the topic as subscribers receive them.
+    Tail(Box<firebreak::notify::kafka::tail::TailArgs>),
+    /// Print the JSON Schema of the event payload (`schemas/incident-event.v1.json`).
+    Schema,
 }
 
 fn main() -> Result<ExitCode> {
@@ -89,6 +100,19 @@ fn main() -> Result<ExitCode> {
         }
         Command::Crd => {
             print!("{}", firebreak::crd::render_all()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events(EventsCommand::Tail(args)) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut stdout = std::io::stdout();
+            runtime
+                .block_on(firebreak::notify::kafka::tail::tail(&args, &mut stdout))
+                .context("events tail failed")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events(EventsCommand::Schema) => {
+            let schema = firebreak::notify::notice::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
     }

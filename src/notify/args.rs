@@ -11,6 +11,8 @@ pub struct NotifyArgs {
     /// This cluster's name in published events (CloudEvents `source`).
     #[arg(long, env = "FIREBREAK_CLUSTER_NAME", default_value = "default")]
     pub cluster_name: String,
+    #[command(flatten)]
+    pub kafka: super::kafka::KafkaArgs,
 }
 
 /// What sinks may need from the process that runs them.
@@ -22,13 +24,23 @@ pub struct SinkContext {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {}
+pub enum NotifyError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] super::kafka::KafkaError),
+}
 
 impl NotifyArgs {
     /// Start the configured sinks (their delivery tasks run on the current runtime).
     pub async fn notifier(&self, ctx: &SinkContext) -> Result<Notifier, NotifyError> {
-        let sinks: Vec<Box<dyn Sink>> = Vec::new();
-        let _ = ctx;
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if self.kafka.enabled() {
+            let sink = super::kafka::KafkaSink::start(
+                &self.kafka,
+                &self.cluster_name,
+                ctx.metrics.clone(),
+            )?;
+            sinks.push(Box::new(sink));
+        }
         Ok(Notifier::new(sinks))
     }
 }

@@ -3,6 +3,7 @@
 //! tasks and never blocks detection or actions.
 
 pub mod args;
+pub mod kafka;
 pub mod notice;
 
 pub use notice::{Notice, NoticeKind, NoticeReading, Notices};

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::Level;
@@ -17,17 +18,21 @@ use crate::severity::Severity;
 /// (`schemas/incident-event.v1.json`).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// What happened to the incident.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What happened to the incident; the CloudEvents `type` is
+/// `dev.firebreak.incident.<kind>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum NoticeKind {
     Opened,
     Escalated,
     Deescalated,
     /// Applied, or recorded in dry-run (`action.dryRun`).
+    #[serde(rename = "action.applied")]
     ActionApplied,
     /// An apply or a revert failed (`action.operation`).
+    #[serde(rename = "action.failed")]
     ActionFailed,
+    #[serde(rename = "action.reverted")]
     ActionReverted,
     Mitigated,
     Resolved,
@@ -60,14 +65,14 @@ impl NoticeKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ObjectRef {
     pub namespace: String,
     pub name: String,
 }
 
 /// The workload the incident is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadRef {
     pub namespace: String,
     /// `Deployment` or `Rollout`.
@@ -76,7 +81,7 @@ pub struct WorkloadRef {
 }
 
 /// A detector's latest reading for the target, against the threshold it crossed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeReading {
     pub detector: String,
@@ -95,7 +100,7 @@ pub struct NoticeReading {
 }
 
 /// The action an `action.*` notice is about.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeAction {
     /// Idempotency key of the step.
@@ -117,8 +122,8 @@ pub struct NoticeAction {
     pub message: Option<String>,
 }
 
-/// One incident lifecycle step, as published.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One incident lifecycle step, as published (the `data` of a Firebreak CloudEvent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
     pub schema_version: u32,
@@ -136,6 +141,7 @@ pub struct Notice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<Severity>,
     /// `open`, `mitigated` or `resolved`.
+    #[schemars(extend("enum" = ["open", "mitigated", "resolved"]))]
     pub phase: String,
     pub opened_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,3 +354,47 @@ fn notice(
         action,
     })
 }
+
+/// A notice for tests: `<incident>/n<n>` as its id.
+#[cfg(test)]
+pub fn sample(incident: &str, severity: Severity, n: u64) -> Notice {
+    Notice {
+        schema_version: SCHEMA_VERSION,
+        id: format!("{incident}/n{n}"),
+        kind: NoticeKind::Opened,
+        at: Timestamp::UNIX_EPOCH,
+        incident: incident.to_owned(),
+        playbook: ObjectRef {
+            namespace: "shop".into(),
+            name: "pb".into(),
+        },
+        target: WorkloadRef {
+            namespace: "shop".into(),
+            kind: "Deployment".into(),
+            name: "api".into(),
+        },
+        severity,
+        previous_severity: None,
+        phase: "open".into(),
+        opened_at: Timestamp::UNIX_EPOCH,
+        duration_seconds: None,
+        readings: Vec::new(),
+        action: None,
+    }
+}
+
+/// The JSON Schema of the notice payload, as checked in under `schemas/`.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Notice).to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            serde_json::Value::String(crate::notify::kafka::cloudevent::DATA_SCHEMA.into()),
+        );
+    }
+    schema
+}
+
+#[cfg(test)]
+#[path = "notice_tests.rs"]
+mod tests;

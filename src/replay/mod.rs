@@ -106,6 +106,19 @@ pub async fn replay_scenario(
     playbooks: &[Playbook],
     args: &ReplayArgs,
 ) -> Result<Vec<Entry>, ReplayError> {
+    let mut quiet = crate::notify::Notifier::default();
+    replay_scenario_to(name, text, playbooks, args, &mut quiet).await
+}
+
+/// [`replay_scenario`], also handing the incident notices to `notifier`'s sinks
+/// (e.g. to show subscribers a scenario's Kafka events).
+pub async fn replay_scenario_to(
+    name: &str,
+    text: &str,
+    playbooks: &[Playbook],
+    args: &ReplayArgs,
+    notifier: &mut crate::notify::Notifier,
+) -> Result<Vec<Entry>, ReplayError> {
     let source = FileSource::parse(text).map_err(|source| ReplayError::ParseScenario {
         name: name.to_owned(),
         source,
@@ -139,7 +152,12 @@ pub async fn replay_scenario(
             }
             let results = runner::gather(&source, pb, QueryMode::Recorded, now).await;
             discovered.observe(pb, &results);
-            entries.extend(dry.cycle(pb, discovered.targets(pb), &results, now));
+            let cycle = dry.cycle(pb, discovered.targets(pb), &results, now);
+            if !notifier.is_empty() {
+                let events: Vec<_> = cycle.iter().map(|e| e.event.clone()).collect();
+                notifier.notify(pb, &events, |target, id| dry.record(&pb.id, target, id));
+            }
+            entries.extend(cycle);
         }
     }
     Ok(entries)
