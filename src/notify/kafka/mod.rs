@@ -28,7 +28,7 @@ use crate::telemetry::Metrics;
 use crate::telemetry::metrics::{DropLabels, SinkLabels};
 
 const SINK: &str = "kafka";
-/// Events handed to librdkafka per round; their deliveries are awaited together.
+/// Most events handed to librdkafka per dispatch.
 const BATCH: usize = 500;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -53,6 +53,8 @@ struct Shared {
     wake: Notify,
     stopping: std::sync::atomic::AtomicBool,
     metrics: Arc<Metrics>,
+    /// Per-event enqueue → ack latencies, kept only when asked (benchmarks).
+    samples: Mutex<Option<Vec<Duration>>>,
 }
 
 impl Shared {
@@ -107,6 +109,7 @@ impl KafkaSink {
             stopping: std::sync::atomic::AtomicBool::new(false),
             metrics,
             outbox: Mutex::new(outbox),
+            samples: Mutex::new(None),
         });
         shared.set_queued(shared.outbox().len());
         let delivery = producer::Delivery::new(
@@ -116,10 +119,31 @@ impl KafkaSink {
             first,
         );
         let worker = tokio::spawn(deliver(shared.clone(), delivery));
+        tokio::spawn(sync_outbox(Arc::downgrade(&shared)));
         Ok(KafkaSink {
             shared,
             worker: Some(worker),
         })
+    }
+
+    /// Keep each event's enqueue → ack latency from now on (the histogram's
+    /// buckets are too coarse for a benchmark's percentiles).
+    pub fn sample_latencies(&self) {
+        *self
+            .shared
+            .samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The latencies kept since [`Self::sample_latencies`], emptied.
+    pub fn take_latencies(&self) -> Vec<Duration> {
+        let mut s = self
+            .shared
+            .samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        s.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Events not yet confirmed by the broker.
@@ -240,53 +264,151 @@ impl Sink for KafkaSink {
     }
 }
 
-/// The delivery task: drain the outbox head in order until stopped.
+/// Fsync the outbox log periodically, off the enqueue path; ends with the sink.
+async fn sync_outbox(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(outbox::SYNC_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some((path, file)) = shared.outbox().due_for_sync() else {
+            continue;
+        };
+        drop(shared);
+        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        if let Ok(Err(e)) = synced {
+            tracing::warn!(path = %path.display(), error = %e, "syncing the Kafka outbox failed");
+        }
+    }
+}
+
+type Report = (
+    u64,
+    Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+);
+
+/// The delivery task. Pipelined: new events are handed to librdkafka while
+/// earlier ones await their acks, so latency is one broker round trip. After a
+/// failure nothing new is sent until every in-flight event has its report;
+/// then, after a backoff, everything undelivered is sent again from the head,
+/// in order (same `ce_id`).
 async fn deliver(shared: Arc<Shared>, mut delivery: producer::Delivery) {
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+
+    let mut inflight: FuturesUnordered<futures::future::BoxFuture<'static, Report>> =
+        FuturesUnordered::new();
+    // The lowest sequence number not yet handed to librdkafka.
+    let mut next = 0u64;
+    let mut failing = false;
     let mut backoff = BACKOFF_MIN;
     loop {
-        let batch = shared.outbox().peek(BATCH);
-        if batch.is_empty() {
-            if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            shared.wake.notified().await;
-            continue;
-        }
-        let round = delivery.send(&batch).await;
-        let now = Instant::now();
-        {
-            let mut enq = shared.enqueued.lock().unwrap_or_else(|e| e.into_inner());
-            let hist = shared
-                .metrics
-                .delivery_seconds
-                .get_or_create(&SinkLabels { sink: SINK.into() });
-            for seq in &round.delivered {
-                if let Some(t) = enq.remove(seq) {
-                    hist.observe(now.duration_since(t).as_secs_f64());
+        if !failing {
+            let batch = shared.outbox().peek_from(next, BATCH);
+            if !batch.is_empty() {
+                let sent = delivery.dispatch(&batch).await;
+                match sent.last() {
+                    Some((seq, _)) => next = seq + 1,
+                    // Nothing taken (no producer, queue full): retry after a pause.
+                    None if inflight.is_empty() => failing = true,
+                    None => {}
+                }
+                for (seq, fut) in sent {
+                    inflight.push(Box::pin(async move { (seq, fut.await) }));
                 }
             }
         }
-        let len = {
-            let mut outbox = shared.outbox();
-            if let Err(e) = outbox.done(&round.delivered) {
-                // They were delivered; at worst they are sent again after a restart
-                // (same ce_id, so subscribers can drop the duplicate).
-                tracing::error!(error = %e, "recording delivered Kafka events failed");
+        if inflight.is_empty() {
+            if failing {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                delivery.recover();
+                failing = false;
+                next = 0;
+                continue;
             }
-            outbox.len()
-        };
-        shared.set_queued(len);
-        for _ in &round.delivered {
-            shared.metrics.record_delivery(SINK, "delivered");
-        }
-        if round.failed == 0 {
-            backoff = BACKOFF_MIN;
+            if shared.outbox().peek_from(next, 1).is_empty() {
+                if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                shared.wake.notified().await;
+            }
             continue;
         }
-        for _ in 0..round.failed {
-            shared.metrics.record_delivery(SINK, "retried");
+        let first = tokio::select! {
+            r = inflight.next() => r,
+            () = shared.wake.notified(), if !failing => None,
+        };
+        let Some(first) = first else { continue };
+        // Take every report that is ready, to record them in one write.
+        let mut reports = vec![first];
+        while let Some(Some(r)) = futures::FutureExt::now_or_never(inflight.next()) {
+            reports.push(r);
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        let failed = settle(&shared, reports);
+        if failed > 0 {
+            failing = true;
+        } else if !failing {
+            backoff = BACKOFF_MIN;
+        }
     }
+}
+
+/// Record delivery reports: acknowledged events leave the outbox. Returns how many failed.
+fn settle(shared: &Shared, reports: Vec<Report>) -> usize {
+    let now = Instant::now();
+    let mut delivered = Vec::with_capacity(reports.len());
+    let mut failed = 0;
+    let mut first_error = None;
+    for (seq, r) in reports {
+        match r {
+            Ok(Ok(_)) => delivered.push(seq),
+            Ok(Err((e, _))) => {
+                first_error.get_or_insert(e);
+                failed += 1;
+            }
+            Err(_canceled) => failed += 1,
+        }
+    }
+    if let Some(e) = first_error {
+        tracing::warn!(error = %e, failed, "Kafka deliveries failed; they stay in the outbox and are sent again");
+    }
+    {
+        let mut enq = shared.enqueued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut samples = shared.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let hist = shared
+            .metrics
+            .delivery_seconds
+            .get_or_create(&SinkLabels { sink: SINK.into() });
+        for seq in &delivered {
+            if let Some(t) = enq.remove(seq) {
+                let took = now.duration_since(t);
+                hist.observe(took.as_secs_f64());
+                if let Some(s) = samples.as_mut() {
+                    s.push(took);
+                }
+            }
+        }
+    }
+    let len = {
+        let mut outbox = shared.outbox();
+        if let Err(e) = outbox.done(&delivered) {
+            // They were delivered; at worst they are sent again after a restart
+            // (same ce_id, so subscribers can drop the duplicate).
+            tracing::error!(error = %e, "recording delivered Kafka events failed");
+        }
+        outbox.len()
+    };
+    shared.set_queued(len);
+    for _ in &delivered {
+        shared.metrics.record_delivery(SINK, "delivered");
+    }
+    for _ in 0..failed {
+        shared.metrics.record_delivery(SINK, "retried");
+    }
+    failed
 }

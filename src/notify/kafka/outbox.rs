@@ -5,8 +5,8 @@
 //! `dropped` lines name notices given up for room. Replaying the log after a
 //! restart gives the undelivered notices in their original order. Each line is
 //! written to the OS before `push` returns, so a crash or SIGKILL of the process
-//! loses nothing; the file is fsynced at most every [`SYNC_EVERY`] (a node power
-//! loss can lose that window). The log is compacted when mostly delivered.
+//! loses nothing; the file is fsynced every [`SYNC_EVERY`] by the sink's
+//! background task (a node power loss can lose that window). The log is compacted when mostly delivered.
 //!
 //! Bounded: at capacity, the oldest notice of the lowest severity is dropped
 //! (counted and logged by the caller), so critical events outlive low ones.
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::notify::Notice;
 
 const LOG: &str = "outbox.jsonl";
-const SYNC_EVERY: Duration = Duration::from_millis(100);
+pub const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// Compact when the log holds this many more lines than pending notices.
 const COMPACT_SLACK: usize = 10_000;
 
@@ -50,7 +50,7 @@ pub struct Queued {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum Line {
-    Add(Queued),
+    Add(Box<Queued>),
     Done(Vec<u64>),
     Dropped(u64),
 }
@@ -148,10 +148,20 @@ impl Outbox {
         }
         match &dropped {
             Some(d) if d.seq == queued.seq => {}
-            Some(d) => self.append(&[Line::Add(queued), Line::Dropped(d.seq)])?,
-            None => self.append(&[Line::Add(queued)])?,
+            Some(d) => self.append(&[Line::Add(Box::new(queued)), Line::Dropped(d.seq)])?,
+            None => self.append(&[Line::Add(Box::new(queued))])?,
         }
         Ok((self.next_seq - 1, dropped))
+    }
+
+    /// Up to `n` pending notices with sequence numbers from `seq` on, oldest first.
+    pub fn peek_from(&self, seq: u64, n: usize) -> Vec<Queued> {
+        self.pending
+            .iter()
+            .skip_while(|q| q.seq < seq)
+            .take(n)
+            .cloned()
+            .collect()
     }
 
     /// Up to `n` pending notices from the head, oldest first.
@@ -168,6 +178,20 @@ impl Outbox {
         self.pending.retain(|q| !set.contains(&q.seq));
         self.append(&[Line::Done(seqs.to_vec())])?;
         self.compact_if_due(false)
+    }
+
+    /// A handle to fsync the log with, when it has unsynced writes and the last
+    /// sync is [`SYNC_EVERY`] old: the caller syncs it without holding the
+    /// outbox, so enqueueing never waits for the disk.
+    pub fn due_for_sync(&mut self) -> Option<(PathBuf, File)> {
+        let log = self.log.as_mut()?;
+        if !log.dirty || log.last_sync.elapsed() < SYNC_EVERY {
+            return None;
+        }
+        let file = log.file.try_clone().ok()?;
+        log.dirty = false;
+        log.last_sync = Instant::now();
+        Some((log.path.clone(), file))
     }
 
     /// Write the log to disk now (at shutdown).
@@ -204,9 +228,6 @@ impl Outbox {
         })?;
         log.lines += lines.len();
         log.dirty = true;
-        if log.last_sync.elapsed() >= SYNC_EVERY {
-            self.sync()?;
-        }
         Ok(())
     }
 
@@ -226,7 +247,7 @@ impl Outbox {
         let tmp = log.path.with_extension("jsonl.tmp");
         let mut buf = Vec::new();
         for q in &self.pending {
-            serde_json::to_writer(&mut buf, &Line::Add(q.clone())).map_err(|source| {
+            serde_json::to_writer(&mut buf, &Line::Add(Box::new(q.clone()))).map_err(|source| {
                 OutboxError::Encode {
                     path: log.path.clone(),
                     source,
@@ -274,7 +295,7 @@ fn replay(path: &Path) -> std::io::Result<(VecDeque<Queued>, u64, usize)> {
         let line = line?;
         lines += 1;
         match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Add(q)) => added.push(q),
+            Ok(Line::Add(q)) => added.push(*q),
             Ok(Line::Done(seqs)) => gone.extend(seqs),
             Ok(Line::Dropped(seq)) => {
                 gone.insert(seq);

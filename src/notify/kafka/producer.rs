@@ -7,7 +7,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::cloudevent;
 use super::config::KafkaArgs;
@@ -17,14 +17,8 @@ pub fn build(config: &ClientConfig) -> Result<FutureProducer, KafkaError> {
     config.create()
 }
 
-/// What one round confirmed.
-#[derive(Debug, Default)]
-pub struct Round {
-    /// Sequence numbers the broker acknowledged.
-    pub delivered: Vec<u64>,
-    /// Events not confirmed; they stay queued and are sent again.
-    pub failed: usize,
-}
+/// Events handed to librdkafka, each with its pending delivery report.
+pub type InFlight = Vec<(u64, DeliveryFuture)>;
 
 /// The producer (rebuilt after a fatal error) and the topic it writes.
 pub struct Delivery {
@@ -55,8 +49,10 @@ impl Delivery {
         }
     }
 
-    /// Send `batch` in order and wait for each delivery report.
-    pub async fn send(&mut self, batch: &[Queued]) -> Round {
+    /// Hand `batch` to librdkafka in order, without waiting for the broker. Stops
+    /// early (the rest waits for a later call, keeping the order) when librdkafka's
+    /// queue is full or a producer cannot be made.
+    pub async fn dispatch(&mut self, batch: &[Queued]) -> InFlight {
         if !self.topic_checked {
             self.topic_checked = self.ensure_topic().await;
         }
@@ -69,10 +65,7 @@ impl Delivery {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "creating the Kafka producer failed");
-                    return Round {
-                        delivered: Vec::new(),
-                        failed: batch.len(),
-                    };
+                    return Vec::new();
                 }
             },
         };
@@ -99,34 +92,21 @@ impl Delivery {
                 .headers(headers);
             match producer.send_result(fr) {
                 Ok(fut) => inflight.push((q.seq, fut)),
-                // librdkafka's queue is full: what is left waits for the next round,
-                // keeping the order.
                 Err((e, _)) => {
-                    tracing::debug!(error = %e, "librdkafka queue refused an event; next round");
+                    tracing::debug!(error = %e, "librdkafka refused an event; sent later");
                     break;
                 }
             }
         }
-        let mut round = Round {
-            failed: batch.len() - inflight.len(),
-            ..Round::default()
-        };
-        let mut first_error = None;
-        for (seq, fut) in inflight {
-            match fut.await {
-                Ok(Ok(_)) => round.delivered.push(seq),
-                Ok(Err((e, _))) => {
-                    first_error.get_or_insert(e);
-                    round.failed += 1;
-                }
-                Err(_canceled) => round.failed += 1,
-            }
-        }
-        if let Some(e) = first_error {
-            tracing::warn!(error = %e, failed = round.failed, delivered = round.delivered.len(), "Kafka deliveries failed; they stay in the outbox and are retried");
-            self.topic_checked = !self.args.kafka_create_topic;
-        }
-        if let Some((code, reason)) = producer.client().fatal_error() {
+        inflight
+    }
+
+    /// After failed deliveries: replace a producer hit by a fatal error (e.g. a
+    /// broker that forgot our producer id), and check the topic again.
+    pub fn recover(&mut self) {
+        if let Some(p) = &self.producer
+            && let Some((code, reason)) = p.client().fatal_error()
+        {
             tracing::warn!(
                 ?code,
                 reason,
@@ -134,7 +114,7 @@ impl Delivery {
             );
             self.producer = None;
         }
-        round
+        self.topic_checked = !self.args.kafka_create_topic;
     }
 
     /// Create the topic if it is missing; whether it now exists.
