@@ -117,6 +117,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "rbac": {"create": False},
         "serviceAccount": {"create": False, "name": "firebreak-sa"},
     },
+    "slack links and default channel": {
+        "slack": {
+            "enabled": True,
+            "tokenSecret": {"name": "slack-bot"},
+            "defaultChannel": "#firebreak",
+            "prometheusExternalUrl": "https://prometheus.example.com",
+            "grafanaUrl": "https://grafana.example.com/d/firebreak/workload",
+        },
+    },
 }
 
 # Values that must be refused, with the words the message must contain.
@@ -228,9 +237,6 @@ PENDING_ENV = {
     "FIREBREAK_KAFKA_SECURITY_PROTOCOL": "issue 6",
     "FIREBREAK_KAFKA_SASL_MECHANISM": "issue 6",
     "FIREBREAK_OUTBOX_DIR": "issue 6",
-    "FIREBREAK_SLACK_TOKEN_FILE": "issue 7",
-    "FIREBREAK_SLACK_WEBHOOK_URL_FILE": "issue 7",
-    "FIREBREAK_SLACK_API_URL": "issue 7",
     "FIREBREAK_DIAGNOSTICS_EXEC": "issue 5",
 }
 

@@ -11,6 +11,8 @@ pub struct NotifyArgs {
     /// This cluster's name in published events (CloudEvents `source`).
     #[arg(long, env = "FIREBREAK_CLUSTER_NAME", default_value = "default")]
     pub cluster_name: String,
+    #[command(flatten)]
+    pub slack: super::slack::SlackArgs,
 }
 
 /// What sinks may need from the process that runs them.
@@ -22,13 +24,18 @@ pub struct SinkContext {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {}
+pub enum NotifyError {
+    #[error(transparent)]
+    Slack(#[from] super::slack::SlackConfigError),
+}
 
 impl NotifyArgs {
     /// Start the configured sinks (their delivery tasks run on the current runtime).
     pub async fn notifier(&self, ctx: &SinkContext) -> Result<Notifier, NotifyError> {
-        let sinks: Vec<Box<dyn Sink>> = Vec::new();
-        let _ = ctx;
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if let Some(slack) = self.slack.sink(ctx)? {
+            sinks.push(Box::new(slack));
+        }
         Ok(Notifier::new(sinks))
     }
 }

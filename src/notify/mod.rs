@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod notice;
+pub mod slack;
 
 pub use notice::{Notice, NoticeKind, NoticeReading, Notices};
 

@@ -4,3 +4,6 @@
 
 pub mod kube_history;
 pub mod prometheus;
+pub mod slack_blocks;
+pub mod slack_lifecycle;
+pub mod slack_server;
