@@ -13,6 +13,8 @@ pub struct NotifyArgs {
     pub cluster_name: String,
     #[command(flatten)]
     pub kafka: super::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub slack: super::slack::SlackArgs,
 }
 
 /// What sinks may need from the process that runs them.
@@ -27,6 +29,8 @@ pub struct SinkContext {
 pub enum NotifyError {
     #[error("kafka: {0}")]
     Kafka(#[from] super::kafka::KafkaError),
+    #[error(transparent)]
+    Slack(#[from] super::slack::SlackConfigError),
 }
 
 impl NotifyArgs {
@@ -40,6 +44,9 @@ impl NotifyArgs {
                 ctx.metrics.clone(),
             )?;
             sinks.push(Box::new(sink));
+        }
+        if let Some(slack) = self.slack.sink(ctx)? {
+            sinks.push(Box::new(slack));
         }
         Ok(Notifier::new(sinks))
     }

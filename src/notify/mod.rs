@@ -5,6 +5,7 @@
 pub mod args;
 pub mod kafka;
 pub mod notice;
+pub mod slack;
 
 pub use notice::{Notice, NoticeKind, NoticeReading, Notices};
 

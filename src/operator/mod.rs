@@ -12,7 +12,7 @@ pub mod incidents;
 pub mod lease;
 pub mod status;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod testing_writers;
 pub mod workloads;

@@ -5,3 +5,6 @@
 pub mod kafka;
 pub mod kube_history;
 pub mod prometheus;
+pub mod slack_blocks;
+pub mod slack_lifecycle;
+pub mod slack_server;
