@@ -126,4 +126,15 @@ mod tests {
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn diagnostics_exec_is_off_unless_asked_for() {
+        use clap::Parser;
+        let exec = |args: &[&str]| match super::Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(super::Command::Run(run)) => run.operator.diagnostics_exec,
+            other => panic!("{other:?}"),
+        };
+        assert!(!exec(&["firebreak", "run"]));
+        assert!(exec(&["firebreak", "run", "--diagnostics-exec"]));
+    }
 }

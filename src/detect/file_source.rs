@@ -100,3 +100,43 @@ impl MetricSource for FileSource {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::PlaybookId;
+
+    #[tokio::test]
+    async fn a_range_is_the_instant_values_at_each_step() {
+        let source = FileSource::parse(
+            "# TYPE firebreak_signal gauge\n\
+             firebreak_signal{detector=\"p99\",namespace=\"shop\",workload=\"checkout\"} 0.2 1000\n\
+             firebreak_signal{detector=\"p99\",namespace=\"shop\",workload=\"checkout\"} 0.9 1060\n\
+             # EOF\n",
+        )
+        .expect("scenario");
+        let q = DetectorQuery {
+            playbook: PlaybookId {
+                namespace: "shop".into(),
+                name: "checkout".into(),
+            },
+            detector: "p99".into(),
+            promql: String::new(),
+        };
+        let at = |s: i64| Timestamp::from_second(s).expect("valid");
+        let step = std::time::Duration::from_secs(30);
+        let series = source
+            .query_range(&q, at(970), at(1060), step)
+            .await
+            .expect("range");
+        assert_eq!(series.len(), 1);
+        assert_eq!(
+            series[0].samples,
+            [(1_000_000, 0.2), (1_030_000, 0.2), (1_060_000, 0.9)]
+        );
+        let zero = source
+            .query_range(&q, at(970), at(1060), std::time::Duration::ZERO)
+            .await;
+        assert!(zero.is_err(), "a zero step would never end");
+    }
+}

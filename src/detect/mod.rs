@@ -7,4 +7,4 @@ pub mod prometheus;
 pub mod source;
 
 pub use eval::{DetectorState, Level, Missing, Observation};
-pub use source::{DetectorQuery, MetricSource, SourceError, WorkloadValue};
+pub use source::{DetectorQuery, MetricSource, RangeSeries, SourceError, WorkloadValue};

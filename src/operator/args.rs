@@ -26,6 +26,11 @@ pub struct OperatorArgs {
         value_parser = ["notify", "diagnostics", "rateLimit", "circuitBreaker", "rollback", "scale", "restart"]
     )]
     pub actions: Vec<String>,
+    /// Let the diagnostics action run a playbook's `exec` (e.g. a thread dump).
+    /// Needs `pods/exec` RBAC, as strong as a shell in the pods; when off, the
+    /// rest is captured and the exec is noted as skipped.
+    #[arg(long, env = "FIREBREAK_DIAGNOSTICS_EXEC", default_value_t = false)]
+    pub diagnostics_exec: bool,
     /// Namespaces to watch, comma separated; empty: the whole cluster.
     #[arg(long, env = "FIREBREAK_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,

@@ -253,8 +253,7 @@ impl<S: MetricSource> Evaluator<S> {
                 return self.engine.record_outcome(&recorded, Ok(()), now);
             }
             ActionKind::Diagnostics(_) if !action.dry_run && !action.action.dry_run => {
-                let reason = "diagnostics capture is not built yet".to_owned();
-                return self.engine.record_outcome(action, Err(reason), now);
+                return self.capture_diagnostics(entry, action, results, now).await;
             }
             _ => {}
         }
@@ -310,17 +309,19 @@ impl<S: MetricSource> Evaluator<S> {
         self.engine.record_outcome(action, Err(e.to_string()), now)
     }
 
-    /// Write the incident's current record now (the ledger before a change).
-    async fn persist(&mut self, entry: &Entry, action: &PlannedAction) {
-        let Some(record) = self
+    /// Write the incident's current record now (the ledger before a change);
+    /// the Incident's uid once written.
+    async fn persist(&mut self, entry: &Entry, action: &PlannedAction) -> Option<String> {
+        let record = self
             .engine
             .record(&action.playbook, &action.target.name, &action.incident)
-            .cloned()
-        else {
-            return;
-        };
-        if let Err(e) = self.writer.sync(entry, &record, &[]).await {
-            tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");
+            .cloned()?;
+        match self.writer.sync(entry, &record, &[]).await {
+            Ok(uid) => uid,
+            Err(e) => {
+                tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");
+                None
+            }
         }
     }
 
@@ -419,5 +420,6 @@ impl<S: MetricSource> Evaluator<S> {
     }
 }
 
+mod diagnostics;
 #[cfg(test)]
 mod tests;

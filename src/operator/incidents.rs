@@ -96,6 +96,8 @@ impl Default for RetryPolicy {
 #[derive(Debug)]
 struct Stored {
     resource_version: String,
+    /// The owner of what an incident's actions create (diagnostics ConfigMaps).
+    uid: Option<String>,
     spec: IncidentSpec,
     status: IncidentStatus,
 }
@@ -110,6 +112,7 @@ impl Stored {
                 })?;
         Ok(Stored {
             resource_version,
+            uid: obj.metadata.uid,
             spec: obj.spec,
             status: obj.status.unwrap_or_default(),
         })
@@ -160,13 +163,14 @@ impl IncidentWriter {
     /// cycle's `events` (those of other incidents are ignored). Creates or adopts
     /// it on first sight; sends nothing when the status has not changed; forgets
     /// the incident after the write that finishes it (resolved, reverts done).
+    /// Returns the resource's uid (`None` only if the server sent none).
     #[instrument(skip_all, fields(playbook = %entry.playbook.id, target = %incident.target, incident = %incident.id))]
     pub async fn sync(
         &mut self,
         entry: &Entry,
         incident: &Incident,
         events: &[Event],
-    ) -> Result<(), WriteError> {
+    ) -> Result<Option<String>, WriteError> {
         let tracked = self.tracked.entry(incident.id.clone()).or_default();
         tracked.pending.extend(own_events(incident, events));
         // Timeline entries beyond the limit would be trimmed from the status anyway.
@@ -179,9 +183,11 @@ impl IncidentWriter {
             Some(stored) => stored,
             None => create_or_adopt(&api, entry, incident).await?,
         };
-        let written = write_status(&api, self.retry, incident, &tracked.pending, &mut stored).await;
+        let written = write_status(&api, self.retry, incident, &tracked.pending, &mut stored)
+            .await
+            .map(|()| stored.uid.clone());
         match &written {
-            Ok(()) => {
+            Ok(_) => {
                 tracked.pending.clear();
                 if is_finished(incident) {
                     debug!("incident finished; forgetting it");

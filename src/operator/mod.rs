@@ -75,6 +75,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         namespaces = ?op.watch_namespaces,
         leader_election = op.leader_election,
         dry_run = op.dry_run,
+        diagnostics_exec = op.diagnostics_exec,
         "operator starting"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -131,7 +132,8 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
             namespaces: op.watch_namespaces.clone(),
         },
     )
-    .with_notifier(notifier);
+    .with_notifier(notifier)
+    .with_diagnostics_exec(op.diagnostics_exec);
     let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));
     // Ready once the process serves and watches: standbys must pass readiness too,
     // or rolling updates would stall behind the leader.

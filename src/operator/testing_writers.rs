@@ -28,6 +28,8 @@ pub enum Reply {
     Stored(&'static str),
     /// A `metav1.Status` failure: code, reason, message.
     Status(StatusCode, &'static str, String),
+    /// A `text/plain` answer, as pod logs come.
+    Text(String),
 }
 
 impl Reply {
@@ -147,6 +149,13 @@ pub async fn served(server: JoinHandle<Vec<Received>>) -> Vec<Received> {
 
 fn answer(reply: Reply, method: &Method, body: Option<&Value>) -> Response<Body> {
     let (status, json) = match reply {
+        Reply::Text(text) => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/plain")
+                .body(Body::from(text.into_bytes()))
+                .expect("response");
+        }
         Reply::Json(status, object) => (status, object),
         Reply::Stored(resource_version) => {
             let mut stored = body.cloned().expect("a write has a body");

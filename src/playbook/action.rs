@@ -60,14 +60,15 @@ pub struct DiagnosticsSpec {
     /// Log lines per container (default 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail_lines: Option<u32>,
-    /// Log bytes per container (default 64 KiB).
+    /// Log bytes per container, and of the exec's output (default 64 KiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log_bytes: Option<u32>,
     /// Also capture the previous container's logs (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<bool>,
-    /// A command to exec in the first container, e.g. `["jcmd", "1", "Thread.print"]`.
-    /// Off unless set; needs `pods/exec` RBAC.
+    /// A command to exec in the most affected running pod, e.g.
+    /// `["jcmd", "1", "Thread.print"]`. Runs only where the operator allows it
+    /// (`--diagnostics-exec`, with `pods/exec` RBAC); otherwise skipped and noted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecSpec>,
 }
@@ -76,9 +77,10 @@ pub struct DiagnosticsSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ExecSpec {
     pub command: Vec<String>,
+    /// Default: the pod's first container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
-    /// Default 30s.
+    /// Default 30s; the connection is dropped then and the output read so far kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
 }

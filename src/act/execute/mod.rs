@@ -7,6 +7,7 @@
 //! values of a patched rule) comes back in [`Undo`] and is reused rather than
 //! re-read. Reverts treat an object already gone as reverted.
 
+mod diagnostics;
 mod rollback;
 mod scale;
 mod send;
@@ -22,6 +23,7 @@ mod tests_traffic;
 #[cfg(test)]
 mod tests_workload;
 
+pub use diagnostics::{Evidence, IncidentOwner, Reading, Series, Snapshot};
 pub use send::ExecError;
 pub use undo::Undo;
 
@@ -33,6 +35,8 @@ use crate::playbook::model::{ActionKind, Playbook, RateLimit, RateLimitValue};
 #[derive(Clone)]
 pub struct Executor {
     client: kube::Client,
+    /// Whether a diagnostics capture may run its `exec` (`--diagnostics-exec`).
+    diagnostics_exec: bool,
 }
 
 /// One action to execute, with what the caller knows about it.
@@ -72,7 +76,51 @@ pub struct Outcome {
 
 impl Executor {
     pub fn new(client: kube::Client) -> Self {
-        Executor { client }
+        Executor {
+            client,
+            diagnostics_exec: false,
+        }
+    }
+
+    /// Allow diagnostics captures to run their `exec` (off by default: it needs
+    /// `pods/exec`, which is as strong as a shell in the pods).
+    pub fn with_diagnostics_exec(mut self, enabled: bool) -> Self {
+        self.diagnostics_exec = enabled;
+        self
+    }
+
+    /// Captures diagnostics into ConfigMaps owned by the Incident in `evidence`,
+    /// or in dry-run only renders the requests. Separate from
+    /// [`Executor::execute`] because only the caller has the Incident's uid and
+    /// the readings.
+    #[tracing::instrument(skip_all, fields(
+        playbook = %input.action.playbook,
+        target = %input.action.target,
+        incident = %input.action.incident,
+        key = %input.action.key,
+    ))]
+    pub async fn capture_diagnostics(
+        &self,
+        input: ExecInput<'_>,
+        evidence: &Evidence,
+    ) -> Result<Outcome, ExecError> {
+        let planned = input.action;
+        let ctx = context(&input);
+        if planned.dry_run || planned.action.dry_run {
+            return dry_run(&input, &ctx);
+        }
+        let ActionKind::Diagnostics(spec) = &planned.action.kind else {
+            return Err(ExecError::NotExecutable(planned.action.kind.as_str()));
+        };
+        let outcome =
+            diagnostics::capture(&self.client, spec, &ctx, evidence, self.diagnostics_exec).await?;
+        tracing::info!(
+            action = "diagnostics",
+            requests = outcome.sent.len(),
+            note = outcome.note.as_deref().unwrap_or(""),
+            "executed"
+        );
+        Ok(outcome)
     }
 
     /// Resolves what an apply depends on, reading but not writing: the rate a

@@ -37,7 +37,9 @@ pub enum ExecError {
         "deployment {deployment}: revision {revision} has the same pod template as the current (failing) one"
     )]
     SameTemplate { deployment: String, revision: u64 },
-    #[error("{0} is not executed by the executor")]
+    /// Notify goes to Slack; diagnostics need the Incident and the readings
+    /// ([`super::Executor::capture_diagnostics`]).
+    #[error("{0} is not executed by Executor::execute")]
     NotExecutable(&'static str),
     /// A bug: the renderer gave no request (or no body) where one is expected.
     #[error("{0}: nothing rendered to send")]
@@ -92,6 +94,21 @@ pub(super) async fn send(
     client: &kube::Client,
     request: &Request,
 ) -> Result<(Value, Sent), ExecError> {
+    let (bytes, sent) = send_bytes(client, request).await?;
+    let answer = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| unexpected(request, e))?
+    };
+    Ok((answer, sent))
+}
+
+/// Sends `request`; the answer's body as it came (pod logs are plain text) and
+/// what was sent. Failures are classified as for [`send`].
+pub(super) async fn send_bytes(
+    client: &kube::Client,
+    request: &Request,
+) -> Result<(Vec<u8>, Sent), ExecError> {
     let mut builder = http::Request::builder()
         .method(http_method(request.method))
         .uri(&request.path);
@@ -130,17 +147,12 @@ pub(super) async fn send(
             },
         });
     }
-    let answer = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| unexpected(request, e))?
-    };
     let sent = Sent {
         method: request.method,
         path: request.path.clone(),
         code: status.as_u16(),
     };
-    Ok((answer, sent))
+    Ok((bytes.to_vec(), sent))
 }
 
 /// Like [`send`], but a 404 on DELETE counts as done: reverts are repeated

@@ -50,7 +50,7 @@ impl Case {
         }
     }
 
-    fn planned(&self) -> PlannedAction {
+    pub(super) fn planned(&self) -> PlannedAction {
         let incident = IncidentId(ID.to_owned());
         let key = IdempotencyKey::apply(&incident, Severity::High, 0, self.kind.as_str());
         let pb = entry().playbook;
@@ -73,7 +73,7 @@ impl Case {
         }
     }
 
-    fn playbook(&self) -> Playbook {
+    pub(super) fn playbook(&self) -> Playbook {
         let mut pb = (*entry().playbook).clone();
         pb.target.kind = self.workload;
         pb
@@ -371,10 +371,15 @@ async fn server_errors_are_transient_and_forbidden_is_permanent() {
 
 #[tokio::test]
 async fn notify_and_diagnostics_are_not_executed_here() {
-    let case = Case::apply(ActionKind::Notify { message: None });
-    let (out, received) = case.run(vec![]).await;
-    assert_eq!(out.expect_err("notify").metric_label(), "not_executable");
-    assert!(received.is_empty());
+    for kind in [
+        ActionKind::Notify { message: None },
+        // Needs the Incident and the readings: `Executor::capture_diagnostics`.
+        ActionKind::Diagnostics(Default::default()),
+    ] {
+        let (out, received) = Case::apply(kind).run(vec![]).await;
+        assert_eq!(out.expect_err("refused").metric_label(), "not_executable");
+        assert!(received.is_empty());
+    }
 }
 
 #[tokio::test]

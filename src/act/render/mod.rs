@@ -5,7 +5,7 @@
 //! name, a previous revision's template) is a `<placeholder>` with a `note`.
 
 mod circuit_breaker;
-mod diagnostics;
+pub mod diagnostics;
 mod naming;
 mod ratelimit;
 mod request;

@@ -70,16 +70,6 @@ impl Request {
         }
     }
 
-    pub(crate) fn post(path: &str, body: Value) -> Self {
-        Request {
-            method: Method::Post,
-            path: format!("{path}?fieldManager={MANAGER}"),
-            content_type: Some(JSON),
-            body: Some(body),
-            note: None,
-        }
-    }
-
     pub(crate) fn with_note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
         self
@@ -137,7 +127,5 @@ mod tests {
         assert_eq!(Request::delete("/y".into()).to_string(), "DELETE /y");
         assert_eq!(Method::Post.to_string(), "POST");
         assert_eq!(Method::Put.to_string(), "PUT");
-        let post = Request::post("/c", json!({}));
-        assert_eq!((post.method, post.content_type), (Method::Post, Some(JSON)));
     }
 }

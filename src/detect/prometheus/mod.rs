@@ -12,15 +12,8 @@ use prometheus_http_query::response::{Data, PromqlResult};
 
 pub use config::{ConfigError, PrometheusArgs};
 
+pub use super::source::RangeSeries;
 use super::source::{DetectorQuery, MetricSource, SourceError, WorkloadValue};
-
-/// One workload's series of a range query, samples in time order (milliseconds).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RangeSeries {
-    pub namespace: String,
-    pub workload: String,
-    pub samples: Vec<(i64, f64)>,
-}
 
 /// A Prometheus-API server.
 #[derive(Clone)]
@@ -145,5 +138,15 @@ impl MetricSource for PrometheusSource {
         at: Timestamp,
     ) -> Result<Vec<WorkloadValue>, SourceError> {
         self.instant(&q.promql, at).await
+    }
+
+    async fn query_range(
+        &self,
+        q: &DetectorQuery,
+        start: Timestamp,
+        end: Timestamp,
+        step: std::time::Duration,
+    ) -> Result<Vec<RangeSeries>, SourceError> {
+        self.range(&q.promql, start, end, step).await
     }
 }

@@ -43,15 +43,15 @@ spec:
       - rateLimit: {requestsPerSecond: 100}
 "#;
 
-const INCIDENTS: &str =
+pub(super) const INCIDENTS: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&fieldManager=firebreak";
 const INCIDENT: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440";
-const INCIDENT_STATUS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440/status?&fieldManager=firebreak";
+pub(super) const INCIDENT_STATUS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440/status?&fieldManager=firebreak";
 const LIST_INCIDENTS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&limit=500";
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/risk/deployments/pricer";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/risk/events?";
-const PLAYBOOK_STATUS: &str =
+pub(super) const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/risk/deployments/pricer";
+pub(super) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/risk/events?";
+pub(super) const PLAYBOOK_STATUS: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/playbooks/memory-leak/status?";
 
 fn entry() -> Entry {
@@ -69,7 +69,7 @@ fn entry() -> Entry {
 }
 
 /// Memory pressure of risk/pricer: 0.97 for the first 30 s, then 0.5.
-fn source() -> FileSource {
+pub(super) fn source() -> FileSource {
     let mut text = String::from("# TYPE firebreak_signal gauge\n");
     for secs in (0..=120).step_by(15) {
         let v = if secs <= 15 { 0.97 } else { 0.5 };
@@ -83,7 +83,7 @@ fn source() -> FileSource {
 }
 
 /// The watched Deployments: `pricer` (selected) and `cart` (other labels).
-fn workloads() -> Workloads {
+pub(super) fn workloads() -> Workloads {
     let (store, mut writer) = reflector::store::<PartialObjectMeta<Deployment>>();
     writer.apply_watcher_event(&watcher::Event::Init);
     for (name, app) in [("pricer", "pricer"), ("cart", "cart")] {
@@ -99,7 +99,7 @@ fn workloads() -> Workloads {
     Workloads::from_stores(vec![store], Vec::new())
 }
 
-fn deployment() -> Reply {
+pub(super) fn deployment() -> Reply {
     Reply::ok(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "pricer", "namespace": "risk", "uid": "c2b7e4a1-93f0-4d6e-b1a8-5e0f7c3d9b26"}
@@ -119,7 +119,11 @@ fn opening() -> Vec<Exchange> {
 }
 
 /// An evaluator in global dry-run (`dry_run`) or executing actions.
-fn evaluator(client: kube::Client, catalog: &Catalog, dry_run: bool) -> Evaluator<FileSource> {
+pub(super) fn evaluator(
+    client: kube::Client,
+    catalog: &Catalog,
+    dry_run: bool,
+) -> Evaluator<FileSource> {
     Evaluator::new(
         client.clone(),
         source(),
@@ -137,7 +141,7 @@ fn evaluator(client: kube::Client, catalog: &Catalog, dry_run: bool) -> Evaluato
     )
 }
 
-fn issued(events: &[Event]) -> Vec<(&'static str, Operation)> {
+pub(super) fn issued(events: &[Event]) -> Vec<(&'static str, Operation)> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -149,7 +153,7 @@ fn issued(events: &[Event]) -> Vec<(&'static str, Operation)> {
         .collect()
 }
 
-fn body(received: &[Received], i: usize) -> &Value {
+pub(super) fn body(received: &[Received], i: usize) -> &Value {
     received[i].body.as_ref().expect("a body")
 }
 

@@ -72,7 +72,11 @@ async fn creates_the_incident_owned_by_its_playbook_then_writes_its_status() {
     drop(writer);
     let received = served(server).await;
 
-    result.expect("synced");
+    // The uid is what the incident's diagnostics ConfigMaps are owned by.
+    assert_eq!(
+        result.expect("synced").as_deref(),
+        Some("5d0c3b7e-2f41-4a8e-9c61-0b7f3e9a2d14")
+    );
     assert!(tracked);
     let [create, put] = bodies(&received)[..] else {
         panic!("two writes, got {received:?}")
