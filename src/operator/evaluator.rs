@@ -219,6 +219,7 @@ impl<S: MetricSource> Evaluator<S> {
             events.extend(outcome);
         }
         self.count_actions(&events);
+        crate::telemetry::incidents::record_evaluation(&self.metrics, pb, &self.engine, &events);
         self.write_incidents(entry, &events, &eval.finished).await;
         self.publisher.publish(entry, &events).await;
         let engine = &self.engine;

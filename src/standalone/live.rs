@@ -7,12 +7,11 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::detect::MetricSource;
-use crate::engine::{DetectorResult, EventKind};
+use crate::engine::DetectorResult;
 use crate::incident::GlobalGuardrails;
 use crate::playbook::model::Playbook;
 use crate::runner::query::gather_timed;
 use crate::runner::{Discovered, DryRun, Entry, QueryMode};
-use crate::telemetry::metrics::{NoDataLabels, SeverityLabels};
 use crate::telemetry::{Metrics, admin::Readiness};
 
 /// Standalone evaluation state: playbooks, engine, discovered targets, query health.
@@ -90,55 +89,19 @@ impl<S: MetricSource> Live<S> {
         self.discovered.observe(pb, &results);
         let targets = self.discovered.targets(pb);
         let entries = self.dry.cycle(pb, targets, &results, now);
-        self.record(pb, &entries);
         let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
+        crate::telemetry::incidents::record_evaluation(
+            &self.metrics,
+            pb,
+            self.dry.engine(),
+            &events,
+        );
         let dry = &self.dry;
         self.notifier
             .notify(pb, &events, |target, id| dry.record(&pb.id, target, id));
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());
         entries
-    }
-
-    fn record(&self, pb: &Playbook, entries: &[Entry]) {
-        let m = &self.metrics;
-        for e in entries {
-            if let EventKind::IncidentOpened { severity } = &e.event.kind {
-                m.incidents_opened
-                    .get_or_create(&SeverityLabels {
-                        playbook: pb.id.to_string(),
-                        severity: severity.as_str().to_owned(),
-                    })
-                    .inc();
-            }
-        }
-        let counts = self.dry.engine().missing_counts(&pb.id);
-        for (j, d) in pb.detectors.iter().enumerate() {
-            for reason in crate::detect::Missing::REASONS {
-                let n = counts.get(&(j, reason)).copied().unwrap_or(0);
-                m.targets_without_data
-                    .get_or_create(&NoDataLabels {
-                        playbook: pb.id.to_string(),
-                        detector: d.name.clone(),
-                        reason: reason.to_owned(),
-                    })
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
-            }
-        }
-        for sev in crate::severity::Severity::ALL {
-            let n = self
-                .dry
-                .engine()
-                .incidents()
-                .filter(|inc| inc.playbook == pb.id && inc.severity == sev)
-                .count();
-            m.incidents_active
-                .get_or_create(&SeverityLabels {
-                    playbook: pb.id.to_string(),
-                    severity: sev.as_str().to_owned(),
-                })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
     }
 }
 

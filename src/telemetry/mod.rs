@@ -2,6 +2,7 @@
 //! HTTP server that exposes them with health and readiness.
 
 pub mod admin;
+pub mod incidents;
 pub mod metrics;
 
 use tracing_subscriber::EnvFilter;

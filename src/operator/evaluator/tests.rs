@@ -166,6 +166,7 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
     catalog.upsert(entry.clone());
     let mut ev = evaluator(client, &catalog, true);
     let events = ev.cycle(&entry, t(0)).await;
+    let metrics = ev.metrics.encode();
     drop(ev);
     let received = served(server).await;
 
@@ -176,6 +177,13 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
             ("rateLimit", Operation::Apply)
         ]
     );
+    for line in [
+        r#"firebreak_incidents_opened_total{playbook="risk/memory-leak",severity="critical"} 1"#,
+        r#"firebreak_incidents_active{playbook="risk/memory-leak",severity="critical"} 1"#,
+        r#"firebreak_actions_total{action="rateLimit",result="dry_run"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
     let created = body(&received, 0);
     assert_eq!(created["metadata"]["name"], "memory-leak-pricer-1772443440");
     assert_eq!(
