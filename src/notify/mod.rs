@@ -45,6 +45,11 @@ impl Notifier {
         self.sinks.is_empty()
     }
 
+    /// Whether a sink of this name (`kafka`, `slack`) is configured.
+    pub fn has_sink(&self, name: &str) -> bool {
+        self.sinks.iter().any(|s| s.name() == name)
+    }
+
     /// Continue an incident recorded by a previous leader: its readings and
     /// whatever each sink keeps (the Slack thread).
     pub fn restore(&mut self, pb: &Playbook, incident: &IncidentResource) {

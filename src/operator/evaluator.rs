@@ -245,10 +245,12 @@ impl<S: MetricSource> Evaluator<S> {
         let pb = &entry.playbook;
         let fields = (pb.id.to_string(), action.key.to_string());
         match &action.action.kind {
-            // Slack is issue 7: recorded as a dry-run notification, never claimed as sent.
+            // Done = handed to the Slack sink, whose delivery is asynchronous (its
+            // failures show in delivery metrics and the timeline). Without Slack the
+            // step is a dry-run: never claimed as sent.
             ActionKind::Notify { .. } => {
                 let recorded = PlannedAction {
-                    dry_run: true,
+                    dry_run: action.dry_run || !self.notifier.has_sink("slack"),
                     ..action.clone()
                 };
                 return self.engine.record_outcome(&recorded, Ok(()), now);
