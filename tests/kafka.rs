@@ -164,6 +164,40 @@ async fn a_scenario_s_events_arrive_as_cloudevents_keyed_and_ordered_per_inciden
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topic_is_created_at_start_before_any_event() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let broker = Broker::start().await;
+    let _sink = KafkaSink::start(
+        &args(&broker.bootstrap(), "created-at-start", None),
+        "c",
+        Arc::new(Metrics::default()),
+    )
+    .expect("sink");
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = tokio::task::block_in_place(|| {
+            consumer
+                .fetch_metadata(Some("created-at-start"), Duration::from_secs(5))
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .any(|t| t.error().is_none() && t.partitions().len() == 3)
+                })
+                .unwrap_or(false)
+        });
+        if found {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "topic not created");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structured_mode_puts_attributes_and_data_in_one_document() {
     let broker = Broker::start().await;
     let mut a = args(&broker.bootstrap(), "structured", None);

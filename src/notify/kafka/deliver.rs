@@ -49,6 +49,8 @@ pub(super) async fn deliver(shared: Arc<Shared>, mut delivery: producer::Deliver
     let mut next = 0u64;
     let mut failing = false;
     let mut backoff = BACKOFF_MIN;
+    // Subscribers may start before the first incident: the topic exists from the start.
+    delivery.check_topic().await;
     loop {
         if !failing {
             let batch = shared.outbox().peek_from(next, BATCH);

@@ -53,9 +53,7 @@ impl Delivery {
     /// early (the rest waits for a later call, keeping the order) when librdkafka's
     /// queue is full or a producer cannot be made.
     pub async fn dispatch(&mut self, batch: &[Queued]) -> InFlight {
-        if !self.topic_checked {
-            self.topic_checked = self.ensure_topic().await;
-        }
+        self.check_topic().await;
         let producer = match &self.producer {
             Some(p) => p.clone(),
             None => match build(&self.config) {
@@ -115,6 +113,14 @@ impl Delivery {
             self.producer = None;
         }
         self.topic_checked = !self.args.kafka_create_topic;
+    }
+
+    /// Create the topic if that is allowed and not done yet (at start, and again
+    /// after failures: a broker may have lost it).
+    pub async fn check_topic(&mut self) {
+        if !self.topic_checked {
+            self.topic_checked = self.ensure_topic().await;
+        }
     }
 
     /// Create the topic if it is missing; whether it now exists.
