@@ -17,6 +17,8 @@ mod undo;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_matrix;
+#[cfg(test)]
 mod tests_prepare;
 #[cfg(test)]
 mod tests_traffic;
@@ -220,7 +222,7 @@ impl Executor {
                 Operation::Revert,
                 ActionKind::RateLimit(_) | ActionKind::Rollback | ActionKind::Restart,
             ) => Outcome {
-                sent: send_all(&self.client, &render::render_revert(kind, &ctx)?).await?,
+                sent: revert_all(&self.client, &render::render_revert(kind, &ctx)?).await?,
                 ..Outcome::default()
             },
         };
@@ -294,6 +296,15 @@ fn fixed_rate(rl: &RateLimit, rps: u32) -> RateLimit {
         limit: RateLimitValue::RequestsPerSecond(rps),
         ..rl.clone()
     }
+}
+
+/// Sends a revert's `requests` in order; a 404 is an object already gone.
+async fn revert_all(client: &kube::Client, requests: &[Request]) -> Result<Vec<Sent>, ExecError> {
+    let mut sent = Vec::with_capacity(requests.len());
+    for request in requests {
+        sent.extend(send::send_revert(client, request).await?);
+    }
+    Ok(sent)
 }
 
 /// Sends `requests` in order, stopping at the first failure.

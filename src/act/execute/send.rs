@@ -171,6 +171,23 @@ pub(super) async fn send_idempotent(
     }
 }
 
+/// For reverts: a 404 on any request counts as done. The object carrying the
+/// mitigation is gone (deleted by someone, or the workload itself), and with it
+/// what was to be undone.
+pub(super) async fn send_revert(
+    client: &kube::Client,
+    request: &Request,
+) -> Result<Option<Sent>, ExecError> {
+    match send(client, request).await {
+        Ok((_, sent)) => Ok(Some(sent)),
+        Err(e) if e.code() == Some(404) => {
+            tracing::info!(path = %request.path, "object gone; nothing left to revert");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn http_method(method: Method) -> http::Method {
     match method {
         Method::Get => http::Method::GET,

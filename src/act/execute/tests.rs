@@ -118,7 +118,12 @@ impl Case {
     }
 
     /// What the renderer makes of this case's apply, with `rps` fixed.
-    fn rendered_apply(&self, kind: &ActionKind) -> Vec<Request> {
+    pub(super) fn rendered_apply(&self, kind: &ActionKind) -> Vec<Request> {
+        self.rendered(kind, Operation::Apply)
+    }
+
+    /// What the renderer makes of `kind`'s apply or revert.
+    pub(super) fn rendered(&self, kind: &ActionKind, operation: Operation) -> Vec<Request> {
         let (planned, pb) = (self.planned(), self.playbook());
         let ctx = RenderContext {
             incident_id: ID,
@@ -130,7 +135,11 @@ impl Case {
             existing_destination_rule: None,
             now: t(60),
         };
-        render::render_apply(kind, &ctx).expect("renders")
+        match operation {
+            Operation::Apply => render::render_apply(kind, &ctx),
+            Operation::Revert => render::render_revert(kind, &ctx),
+        }
+        .expect("renders")
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::send::{send, send_idempotent};
+use super::send::{send, send_revert};
 use super::undo::{previous_values, restore_patch};
 use super::{ExecError, Outcome, Sent, Undo, fixed_rate, send_all};
 use crate::act::render::{
@@ -183,7 +183,7 @@ pub(super) async fn circuit_breaker_revert(
     let mut requests = render::render_revert(&kind, &ctx)?;
     requests.push(restore_request(&ctx, name, previous));
     for request in &requests {
-        sent.extend(send_idempotent(client, request).await?);
+        sent.extend(send_revert(client, request).await?);
     }
     Ok(Outcome {
         sent,
