@@ -84,6 +84,7 @@ async fn sink_burst(broker: &str, dir: &std::path::Path) -> f64 {
         &args(broker, "burst", dir),
         "bench",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     let events = notices(BURST);
@@ -101,6 +102,7 @@ async fn sink_paced(broker: &str, topic: &str, dir: &std::path::Path) -> Vec<Dur
         &args(broker, topic, dir),
         "bench",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     // Warm up: topic creation and metadata are not part of the steady state.

@@ -107,6 +107,7 @@ async fn a_scenario_s_events_arrive_as_cloudevents_keyed_and_ordered_per_inciden
         &args(&broker.bootstrap(), "incidents", None),
         "prod-eu",
         metrics.clone(),
+        None,
     )
     .expect("sink");
     let published = replay_into("cache-stampede", sink).await;
@@ -171,6 +172,7 @@ async fn the_topic_is_created_at_start_before_any_event() {
         &args(&broker.bootstrap(), "created-at-start", None),
         "c",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
@@ -202,7 +204,7 @@ async fn structured_mode_puts_attributes_and_data_in_one_document() {
     let broker = Broker::start().await;
     let mut a = args(&broker.bootstrap(), "structured", None);
     a.kafka_mode = Mode::Structured;
-    let sink = KafkaSink::start(&a, "c1", Arc::new(Metrics::default())).expect("sink");
+    let sink = KafkaSink::start(&a, "c1", Arc::new(Metrics::default()), None).expect("sink");
     let published = replay_into("memory-leak", sink).await;
     let got = consume(&broker.bootstrap(), "structured", published.len(), WAIT).await;
     assert_eq!(got.len(), published.len());
@@ -246,6 +248,7 @@ async fn template() -> Notice {
         &args(&broker.bootstrap(), "t", None),
         "c",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     replay_into("traffic-surge", sink).await.remove(0)
@@ -268,6 +271,7 @@ async fn a_broker_outage_while_1000_events_are_produced_loses_and_doubles_nothin
         &args(&broker.bootstrap(), "outage", Some(dir.path())),
         "c",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     sink.enqueue(&sent[..300]);
@@ -301,14 +305,15 @@ async fn events_left_in_the_outbox_are_delivered_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let a = args(&broker.bootstrap(), "restart", Some(dir.path()));
     {
-        let sink = KafkaSink::start(&a, "c", Arc::new(Metrics::default())).expect("sink");
+        let sink = KafkaSink::start(&a, "c", Arc::new(Metrics::default()), None).expect("sink");
         sink.enqueue(&sent);
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(sink.pending(), 200);
         // Dropped without a flush: the process dies with everything undelivered.
     }
     broker.start_again().await;
-    let sink = KafkaSink::start(&a, "c", Arc::new(Metrics::default())).expect("sink after restart");
+    let sink =
+        KafkaSink::start(&a, "c", Arc::new(Metrics::default()), None).expect("sink after restart");
     assert_eq!(sink.pending(), 200, "outbox not reloaded");
     assert!(sink.drain(WAIT).await, "{} left", sink.pending());
     let got = consume(&broker.bootstrap(), "restart", 201, Duration::from_secs(20)).await;
@@ -322,6 +327,7 @@ async fn events_tail_prints_what_subscribers_receive() {
         &args(&broker.bootstrap(), "tail", None),
         "c",
         Arc::new(Metrics::default()),
+        None,
     )
     .expect("sink");
     let published = replay_into("lock-contention", sink).await;

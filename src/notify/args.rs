@@ -42,6 +42,7 @@ impl NotifyArgs {
                 &self.kafka,
                 &self.cluster_name,
                 ctx.metrics.clone(),
+                ctx.client.clone(),
             )?;
             sinks.push(Box::new(sink));
         }

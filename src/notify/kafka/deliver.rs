@@ -141,6 +141,13 @@ fn settle(shared: &Shared, reports: Vec<Report>) -> usize {
     }
     let len = {
         let mut outbox = shared.outbox();
+        for seq in &delivered {
+            if let Some(q) = outbox.get(*seq) {
+                shared
+                    .published
+                    .delivered(&q.notice.playbook.namespace, &q.notice.incident);
+            }
+        }
         if let Err(e) = outbox.done(&delivered) {
             // They were delivered; at worst they are sent again after a restart
             // (same ce_id, so subscribers can drop the duplicate).

@@ -11,6 +11,7 @@ pub mod config;
 mod deliver;
 pub mod outbox;
 mod producer;
+pub mod published;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// Per-event enqueue → ack latencies, kept only when asked (benchmarks).
     samples: Mutex<Option<Vec<Duration>>>,
+    /// Acknowledged events per incident, for `status.eventsPublished`.
+    published: Arc<published::Published>,
 }
 
 impl Shared {
@@ -81,10 +84,12 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     /// Open the outbox and start delivering on the current runtime.
+    /// With `client` (operator mode), each Incident's `status.eventsPublished` is kept up to date.
     pub fn start(
         args: &KafkaArgs,
         cluster: &str,
         metrics: Arc<Metrics>,
+        client: Option<kube::Client>,
     ) -> Result<Self, KafkaError> {
         let outbox = match &args.outbox_dir {
             Some(dir) => Outbox::open(dir, args.outbox_capacity)?,
@@ -111,7 +116,14 @@ impl KafkaSink {
             metrics,
             outbox: Mutex::new(outbox),
             samples: Mutex::new(None),
+            published: Arc::new(published::Published::default()),
         });
+        if let Some(client) = client {
+            tokio::spawn(published::write_counts(
+                Arc::downgrade(&shared.published),
+                client,
+            ));
+        }
         shared.set_queued(shared.outbox().len());
         let delivery = producer::Delivery::new(
             args.clone(),
@@ -250,6 +262,14 @@ impl Sink for KafkaSink {
 
     fn publish(&mut self, _pb: &Playbook, notices: &[Notice]) {
         self.enqueue(notices);
+    }
+
+    fn restore(&mut self, incident: &crate::incident::resource::Incident) {
+        let published = incident.status.as_ref().and_then(|s| s.events_published);
+        if let (Some(n), Some(ns)) = (published, incident.metadata.namespace.as_deref()) {
+            let name = incident.metadata.name.as_deref().unwrap_or_default();
+            self.shared.published.restore(ns, name, n);
+        }
     }
 
     fn flush(&mut self) -> futures::future::BoxFuture<'_, ()> {

@@ -154,6 +154,12 @@ impl Outbox {
         Ok((self.next_seq - 1, dropped))
     }
 
+    /// The pending notice numbered `seq`.
+    pub fn get(&self, seq: u64) -> Option<&Queued> {
+        let i = self.pending.binary_search_by_key(&seq, |q| q.seq).ok()?;
+        self.pending.get(i)
+    }
+
     /// Up to `n` pending notices with sequence numbers from `seq` on, oldest first.
     pub fn peek_from(&self, seq: u64, n: usize) -> Vec<Queued> {
         self.pending
