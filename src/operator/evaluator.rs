@@ -28,7 +28,7 @@ use crate::engine::{DetectorResult, Engine, Event, EventKind};
 use crate::incident::resource::Incident as IncidentResource;
 use crate::incident::{GlobalGuardrails, IncidentId, Operation, PlannedAction, persist};
 use crate::notify::Notifier;
-use crate::playbook::model::ActionKind;
+use crate::playbook::model::{ActionKind, Playbook};
 use crate::playbook::spec::NoDataStatus;
 use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::runner::QueryMode;
@@ -218,6 +218,9 @@ impl<S: MetricSource> Evaluator<S> {
             let outcome = self.execute(entry, action, &results, now).await;
             events.extend(outcome);
         }
+        // Just applied: nothing to compare yet.
+        let issued: Vec<_> = eval.actions.iter().map(|a| a.key.clone()).collect();
+        events.extend(self.check_drift(entry, &issued, &results, now).await);
         self.count_actions(&events);
         self.write_incidents(entry, &events, &eval.finished).await;
         self.publisher.publish(entry, &events).await;
@@ -242,7 +245,6 @@ impl<S: MetricSource> Evaluator<S> {
         now: Timestamp,
     ) -> Vec<Event> {
         let pb = &entry.playbook;
-        let fields = (pb.id.to_string(), action.key.to_string());
         match &action.action.kind {
             // Slack is issue 7: recorded as a dry-run notification, never claimed as sent.
             ActionKind::Notify { .. } => {
@@ -257,6 +259,23 @@ impl<S: MetricSource> Evaluator<S> {
             }
             _ => {}
         }
+        match self.send(entry, action, results, now).await {
+            Ok(()) => self.engine.record_outcome(action, Ok(()), now),
+            Err(e) => self.failed(pb, action, &e, now),
+        }
+    }
+
+    /// Prepare (recording the undo first) and execute `action`, keeping what the
+    /// executor recorded. A retry or a re-apply reuses the recorded undo, so it
+    /// neither re-reads nor, for a relative scale, adds twice.
+    async fn send(
+        &mut self,
+        entry: &Entry,
+        action: &PlannedAction,
+        results: &[DetectorResult],
+        now: Timestamp,
+    ) -> Result<(), ExecError> {
+        let pb = &entry.playbook;
         let current_rps = crate::runner::dry_run::current_rps(pb, results, &action.target);
         let mut undo = self.engine.undo_of(action);
         if undo.is_none() && action.operation == Operation::Apply {
@@ -267,16 +286,13 @@ impl<S: MetricSource> Evaluator<S> {
                 undo: None,
                 now,
             };
-            match self.executor.prepare(input).await {
-                Ok(prepared) if prepared.undo.is_some() => {
-                    // Persist what the apply will need to be undone or repeated before
-                    // writing anything: a crash after the write must not lose it.
-                    self.engine.record_undo(action, prepared.undo.clone(), None);
-                    self.persist(entry, action).await;
-                    undo = prepared.undo;
-                }
-                Ok(_) => {}
-                Err(e) => return self.failed(action, &e, now),
+            let prepared = self.executor.prepare(input).await?;
+            if prepared.undo.is_some() {
+                // Persist what the apply will need to be undone or repeated before
+                // writing anything: a crash after the write must not lose it.
+                self.engine.record_undo(action, prepared.undo.clone(), None);
+                self.persist(entry, action).await;
+                undo = prepared.undo;
             }
         }
         let input = ExecInput {
@@ -286,17 +302,22 @@ impl<S: MetricSource> Evaluator<S> {
             undo: undo.as_ref(),
             now,
         };
-        match self.executor.execute(input).await {
-            Ok(done) => {
-                tracing::info!(playbook = %fields.0, key = %fields.1, sent = done.sent.len(), "action executed");
-                self.engine.record_undo(action, done.undo, done.note);
-                self.engine.record_outcome(action, Ok(()), now)
-            }
-            Err(e) => self.failed(action, &e, now),
-        }
+        let done = self.executor.execute(input).await?;
+        tracing::info!(playbook = %pb.id, key = %action.key, sent = done.sent.len(), "action executed");
+        self.engine.record_undo(action, done.undo, done.note);
+        Ok(())
     }
 
-    fn failed(&mut self, action: &PlannedAction, e: &ExecError, now: Timestamp) -> Vec<Event> {
+    /// Record a failed execution: a transient error (5xx, 409, 429, timeout,
+    /// transport) is retried after a backoff in playbook intervals; anything
+    /// else (403, 404, 422, a refusal) fails the step at once.
+    fn failed(
+        &mut self,
+        pb: &Playbook,
+        action: &PlannedAction,
+        e: &ExecError,
+        now: Timestamp,
+    ) -> Vec<Event> {
         tracing::warn!(
             playbook = %action.playbook,
             target = %action.target,
@@ -304,9 +325,15 @@ impl<S: MetricSource> Evaluator<S> {
             key = %action.key,
             error = %e,
             kind = e.metric_label(),
+            transient = e.is_transient(),
             "action failed"
         );
-        self.engine.record_outcome(action, Err(e.to_string()), now)
+        if e.is_transient() {
+            self.engine
+                .record_transient_failure(action, e.to_string(), pb.interval, now)
+        } else {
+            self.engine.record_outcome(action, Err(e.to_string()), now)
+        }
     }
 
     /// Write the incident's current record now (the ledger before a change);
@@ -421,5 +448,12 @@ impl<S: MetricSource> Evaluator<S> {
 }
 
 mod diagnostics;
+mod drift;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_drift;
+#[cfg(test)]
+mod tests_retry;
+#[cfg(test)]
+mod tests_takeover;

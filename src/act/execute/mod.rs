@@ -8,6 +8,7 @@
 //! re-read. Reverts treat an object already gone as reverted.
 
 mod diagnostics;
+mod drift;
 mod rollback;
 mod scale;
 mod send;
@@ -24,6 +25,7 @@ mod tests_traffic;
 mod tests_workload;
 
 pub use diagnostics::{Evidence, IncidentOwner, Reading, Series, Snapshot};
+pub use drift::Drift;
 pub use send::ExecError;
 pub use undo::Undo;
 
