@@ -44,7 +44,7 @@ struct Check {
 impl Executor {
     /// Whether `input.action`'s applied mitigation is still in place: `None`
     /// when it is (or when the action leaves nothing that can drift: restart,
-    /// diagnostics, a Deployment rollback), else what changed. One GET at most.
+    /// diagnostics), else what changed. One GET at most.
     #[tracing::instrument(skip_all, fields(
         playbook = %input.action.playbook,
         target = %input.action.target,
@@ -54,6 +54,16 @@ impl Executor {
     pub async fn check_drift(&self, input: ExecInput<'_>) -> Result<Option<Drift>, ExecError> {
         let ctx = context(&input);
         let kind = &input.action.action.kind;
+        if let (
+            ActionKind::Rollback,
+            Some(Undo::RolledBack {
+                revision,
+                template_digest,
+            }),
+        ) = (kind, input.undo)
+        {
+            return self.rollback_drift(&ctx, *revision, template_digest).await;
+        }
         let check = match (kind, input.undo) {
             (ActionKind::RateLimit(rl), undo) => {
                 let Some(rl) = applied_rate(rl, undo) else {
@@ -99,8 +109,8 @@ impl Executor {
                     recreatable: false,
                 }
             }
-            // A Deployment rollback restored a revision that is history by now;
-            // restart and diagnostics leave nothing to compare.
+            // Restart and diagnostics leave nothing to compare (nor does a
+            // rollback recorded before its template digest was).
             _ => return Ok(None),
         };
         let get = Request::get(check.path.clone());
@@ -121,6 +131,44 @@ impl Executor {
             );
             Drift::new(detail, true)
         }))
+    }
+}
+
+impl Executor {
+    /// A Deployment rollback is in place while the pod template is the one it
+    /// restored. Never re-applicable: rolling back again would pick the
+    /// revision before whatever is there now.
+    async fn rollback_drift(
+        &self,
+        ctx: &RenderContext<'_>,
+        revision: u64,
+        recorded: &str,
+    ) -> Result<Option<Drift>, ExecError> {
+        let name = &ctx.target.name;
+        let path = format!(
+            "/apis/apps/v1/namespaces/{}/deployments/{name}",
+            ctx.target.namespace
+        );
+        let live = match send(&self.client, &Request::get(path)).await {
+            Ok((live, _)) => live,
+            Err(e) if e.code() == Some(404) => {
+                return Ok(Some(Drift::new(
+                    format!("Deployment {name} was deleted"),
+                    false,
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if super::rollback::template_digest(&live["spec"]["template"]) == recorded {
+            return Ok(None);
+        }
+        let now = live["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .unwrap_or("unknown");
+        let detail = format!(
+            "Deployment {name}: the pod template is no longer that of revision {revision}, which the rollback restored (now revision {now}); a rollback is not repeated"
+        );
+        Ok(Some(Drift::new(detail, false)))
     }
 }
 

@@ -18,6 +18,8 @@ mod undo;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_drift;
+#[cfg(test)]
 mod tests_prepare;
 #[cfg(test)]
 mod tests_traffic;
@@ -267,7 +269,7 @@ fn dry_run(input: &ExecInput<'_>, ctx: &RenderContext<'_>) -> Result<Outcome, Ex
                 *rl = fixed_rate(rl, *requests_per_second);
             }
         }
-        Some(Undo::CreatedDestinationRule { .. }) | None => {}
+        Some(Undo::CreatedDestinationRule { .. } | Undo::RolledBack { .. }) | None => {}
     }
     let dry_run = match input.action.operation {
         Operation::Apply => render::render_apply(&kind, &ctx)?,
