@@ -81,6 +81,10 @@ pub enum EventKind {
         severity: Severity,
         operation: Operation,
         dry_run: bool,
+        /// 1 for the first attempt; more when retried after a transient failure
+        /// (a retry is the same action: it spends no budget).
+        #[serde(skip_serializing_if = "is_first")]
+        attempt: u32,
     },
     ActionHeld {
         key: IdempotencyKey,
@@ -91,4 +95,49 @@ pub enum EventKind {
         operation: Operation,
         outcome: StepState,
     },
+    /// An attempt failed transiently; the step is issued again at `retry_at`.
+    #[serde(rename_all = "camelCase")]
+    ActionRetrying {
+        key: IdempotencyKey,
+        operation: Operation,
+        /// The attempt that failed.
+        attempt: u32,
+        max_attempts: u32,
+        reason: String,
+        retry_at: Timestamp,
+    },
+    /// Someone else changed or removed an applied mitigation.
+    MitigationDrifted {
+        key: IdempotencyKey,
+        /// What differs from what Firebreak applied.
+        detail: String,
+        response: DriftResponse,
+    },
+}
+
+/// What Firebreak does about a drifted mitigation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "response", rename_all = "camelCase")]
+pub enum DriftResponse {
+    /// Applied again (one unit of the action budget spent).
+    Reapplied,
+    /// Left as the other party set it: a guardrail holds the re-apply back.
+    Held { hold: Hold },
+    /// Left as the other party set it: the playbook says `reapplyOnDrift: false`,
+    /// or the mitigation cannot be applied again as it was (see `detail`).
+    Recorded,
+}
+
+impl std::fmt::Display for DriftResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriftResponse::Reapplied => f.write_str("re-applied"),
+            DriftResponse::Held { hold } => write!(f, "left as is (held: {hold})"),
+            DriftResponse::Recorded => f.write_str("left as is (recorded only)"),
+        }
+    }
+}
+
+fn is_first(attempt: &u32) -> bool {
+    *attempt <= 1
 }

@@ -58,12 +58,25 @@ pub(super) fn issue(
             ));
             continue;
         }
+        let retry = step
+            .retry
+            .as_ref()
+            .filter(|r| r.operation == Operation::Apply);
+        if retry.is_some_and(|r| !r.is_due(ctx.now)) {
+            // Backing off: like a hold, it keeps the mitigations after it waiting.
+            blocked |= is_guarded(step);
+            continue;
+        }
+        // A retry is the same action, already cleared: no cooldown, no budget again.
+        let retrying = retry.is_some();
         let hold = if !is_guarded(step) {
             None
         } else if blocked {
             continue;
         } else if global.kill_switch {
             Some(Hold::KillSwitch)
+        } else if retrying {
+            None
         } else if let Some(until) = cooldown {
             Some(Hold::Cooldown { until })
         } else {
@@ -80,13 +93,14 @@ pub(super) fn issue(
             }
             continue;
         }
-        if is_guarded(step) {
+        if is_guarded(step) && !retrying {
             budgets.spend(&ctx.pb.id, ctx.now);
         }
         step.hold = None;
         step.state = StepState::Issued;
+        let attempt = attempt_of(step, Operation::Apply);
         let planned = planned(ctx, inc, i, Operation::Apply, global);
-        push_issued(ctx, inc, planned, out);
+        push_issued(ctx, inc, planned, attempt, out);
     }
 }
 
@@ -99,6 +113,13 @@ fn issue_reverts(
     // Undo in reverse order of application.
     for i in (0..inc.steps.len()).rev() {
         if inc.steps[i].revert != Some(StepState::Pending) {
+            continue;
+        }
+        let backing_off = inc.steps[i]
+            .retry
+            .as_ref()
+            .is_some_and(|r| r.operation == Operation::Revert && !r.is_due(ctx.now));
+        if backing_off {
             continue;
         }
         if global.kill_switch {
@@ -117,12 +138,13 @@ fn issue_reverts(
         }
         inc.steps[i].hold = None;
         inc.steps[i].revert = Some(StepState::Issued);
+        let attempt = attempt_of(&inc.steps[i], Operation::Revert);
         let planned = planned(ctx, inc, i, Operation::Revert, global);
-        push_issued(ctx, inc, planned, out);
+        push_issued(ctx, inc, planned, attempt, out);
     }
 }
 
-fn planned(
+pub(super) fn planned(
     ctx: &Ctx<'_>,
     inc: &Incident,
     i: usize,
@@ -146,7 +168,21 @@ fn planned(
     }
 }
 
-fn push_issued(ctx: &Ctx<'_>, inc: &Incident, planned: PlannedAction, out: &mut Evaluation) {
+/// 1, or the attempt a retry of `operation` is.
+fn attempt_of(step: &Step, operation: Operation) -> u32 {
+    step.retry
+        .as_ref()
+        .filter(|r| r.operation == operation)
+        .map_or(1, |r| r.attempts + 1)
+}
+
+pub(super) fn push_issued(
+    ctx: &Ctx<'_>,
+    inc: &Incident,
+    planned: PlannedAction,
+    attempt: u32,
+    out: &mut Evaluation,
+) {
     out.events.push(ctx.event(
         Some(inc),
         EventKind::ActionIssued {
@@ -155,6 +191,7 @@ fn push_issued(ctx: &Ctx<'_>, inc: &Incident, planned: PlannedAction, out: &mut 
             severity: planned.severity,
             operation: planned.operation,
             dry_run: planned.dry_run,
+            attempt,
         },
     ));
     out.actions.push(planned);
@@ -208,6 +245,7 @@ impl Engine {
                 Operation::Apply => step.state = new_state.clone(),
                 Operation::Revert => step.revert = Some(new_state.clone()),
             }
+            step.retry = None;
             events.push(event(
                 inc,
                 EventKind::ActionFinished {
@@ -225,7 +263,7 @@ impl Engine {
     }
 }
 
-fn key_matches(step: &Step, key: &IdempotencyKey, op: Operation) -> bool {
+pub(super) fn key_matches(step: &Step, key: &IdempotencyKey, op: Operation) -> bool {
     match op {
         Operation::Apply => step.key == *key,
         Operation::Revert => step.key.revert() == *key,
@@ -233,7 +271,7 @@ fn key_matches(step: &Step, key: &IdempotencyKey, op: Operation) -> bool {
 }
 
 impl Engine {
-    fn step_mut(&mut self, action: &PlannedAction) -> Option<&mut Step> {
+    pub(super) fn step_mut(&mut self, action: &PlannedAction) -> Option<&mut Step> {
         let state = self
             .states
             .get_mut(&action.playbook)?

@@ -1,18 +1,21 @@
 //! The engine: readings and time in, timeline events and cleared actions out.
 //! No I/O and no knowledge of where readings come from or where actions go.
 
+mod drift;
 mod event;
 mod issue;
+mod retry;
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-pub use event::{EscalationCause, Event, EventKind};
+pub use drift::Applied;
+pub use event::{DriftResponse, EscalationCause, Event, EventKind};
 
 use crate::detect::{DetectorState, Level, Missing, Observation};
 use crate::incident::guardrails::Budgets;
-use crate::incident::{GlobalGuardrails, Incident, Phase, PlannedAction};
+use crate::incident::{GlobalGuardrails, Incident, Phase, PlannedAction, StepState};
 use crate::playbook::model::Playbook;
 use crate::playbook::{PlaybookId, TargetRef};
 use crate::severity::Severity;
@@ -329,8 +332,30 @@ fn resolve(ctx: &Ctx<'_>, state: &mut TargetState, events: &mut Vec<Event>) {
     inc.resolved_at = Some(ctx.now);
     let duration_seconds = ctx.now.duration_since(inc.opened_at).as_secs();
     events.push(ctx.event(Some(&inc), EventKind::IncidentResolved { duration_seconds }));
-    for step in inc.steps.iter_mut().filter(|s| s.needs_revert()) {
-        step.revert = Some(crate::incident::StepState::Pending);
+    for i in 0..inc.steps.len() {
+        let step = &mut inc.steps[i];
+        let revert = step.needs_revert();
+        // An apply waiting for its retry is not retried any more: it failed for good.
+        if step.state == StepState::Pending
+            && let Some(retry) = step.retry.take()
+        {
+            let outcome = StepState::Failed {
+                reason: format!("{}; not retried: the incident resolved", retry.reason),
+            };
+            step.state = outcome.clone();
+            let key = step.key.clone();
+            events.push(ctx.event(
+                Some(&inc),
+                EventKind::ActionFinished {
+                    key,
+                    operation: crate::incident::Operation::Apply,
+                    outcome,
+                },
+            ));
+        }
+        if revert {
+            inc.steps[i].revert = Some(StepState::Pending);
+        }
     }
     state.cooldown_until = Some(ctx.now + ctx.pb.guardrails.cooldown.signed());
     state.resolved = Some(inc);

@@ -7,9 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::IdempotencyKey;
 use super::record::{Incident, IncidentId, Phase, Step, StepState};
 use super::resource::{
-    IncidentPhase, IncidentSpec, IncidentStatus, IncidentTarget, Reading, StepPhase, StepRecord,
-    StepStatus, TIMELINE_LIMIT, TimelineEntry,
+    IncidentPhase, IncidentSpec, IncidentStatus, IncidentTarget, Reading, RetryRecord, StepPhase,
+    StepRecord, StepStatus, TIMELINE_LIMIT,
 };
+pub use super::timeline::timeline_entry;
 use crate::engine::{Event, EventKind};
 use crate::playbook::TargetRef;
 use crate::playbook::model::Playbook;
@@ -53,7 +54,7 @@ pub fn spec_of(inc: &Incident, pb: &Playbook) -> IncidentSpec {
     }
 }
 
-fn step_status(s: &StepState) -> StepStatus {
+pub(super) fn step_status(s: &StepState) -> StepStatus {
     let (state, dry_run, reason) = match s {
         StepState::Pending => (StepPhase::Pending, None, None),
         StepState::Issued => (StepPhase::Issued, None, None),
@@ -147,6 +148,12 @@ fn step_record(s: &Step) -> StepRecord {
         held_by: s.hold.as_ref().map(ToString::to_string),
         undo: s.undo.clone(),
         note: s.note.clone(),
+        retry: s.retry.as_ref().map(|r| RetryRecord {
+            operation: r.operation,
+            attempts: r.attempts,
+            next_attempt_at: Time(r.next_at),
+            last_error: r.reason.clone(),
+        }),
     }
 }
 
@@ -164,88 +171,6 @@ fn trim_timeline(status: &mut IncidentStatus) {
     }
     if dropped > 0 {
         status.timeline_dropped = Some(status.timeline_dropped.unwrap_or(0) + dropped);
-    }
-}
-
-pub fn timeline_entry(e: &Event) -> TimelineEntry {
-    let mut t = TimelineEntry {
-        at: Time(e.at),
-        event: event_name(&e.kind).to_owned(),
-        message: String::new(),
-        detector: None,
-        value: None,
-        threshold: None,
-        key: None,
-    };
-    t.message = match &e.kind {
-        EventKind::DetectorChanged {
-            detector,
-            from,
-            to,
-            value,
-            threshold,
-        } => {
-            t.detector = Some(detector.clone());
-            t.value = *value;
-            t.threshold = *threshold;
-            format!("{detector}: {from} -> {to}")
-        }
-        EventKind::IncidentOpened { severity } => format!("opened at {severity}"),
-        EventKind::IncidentEscalated { from, to, cause } => {
-            format!("escalated {from} -> {to} ({cause:?})")
-        }
-        EventKind::IncidentDeescalated { from, to } => format!("de-escalated {from} -> {to}"),
-        EventKind::IncidentMitigated => "mitigated".to_owned(),
-        EventKind::IncidentResolved { duration_seconds } => {
-            format!("resolved after {duration_seconds}s")
-        }
-        EventKind::ActionIssued {
-            key,
-            action,
-            severity,
-            operation,
-            dry_run,
-        } => {
-            t.key = Some(key.0.clone());
-            let mode = if *dry_run { " (dry-run)" } else { "" };
-            format!("{action} {operation:?} issued at {severity}{mode}")
-        }
-        EventKind::ActionHeld { key, hold } => {
-            t.key = Some(key.0.clone());
-            format!("held: {hold}")
-        }
-        EventKind::ActionFinished {
-            key,
-            operation,
-            outcome,
-        } => {
-            t.key = Some(key.0.clone());
-            format!("{operation:?}: {}", step_status(outcome).state_name())
-        }
-    };
-    t
-}
-
-impl StepStatus {
-    fn state_name(&self) -> String {
-        match (&self.state, &self.reason) {
-            (StepPhase::Failed, Some(r)) => format!("failed: {r}"),
-            (s, _) => format!("{s:?}").to_lowercase(),
-        }
-    }
-}
-
-fn event_name(k: &EventKind) -> &'static str {
-    match k {
-        EventKind::DetectorChanged { .. } => "detectorChanged",
-        EventKind::IncidentOpened { .. } => "incidentOpened",
-        EventKind::IncidentEscalated { .. } => "incidentEscalated",
-        EventKind::IncidentDeescalated { .. } => "incidentDeescalated",
-        EventKind::IncidentMitigated => "incidentMitigated",
-        EventKind::IncidentResolved { .. } => "incidentResolved",
-        EventKind::ActionIssued { .. } => "actionIssued",
-        EventKind::ActionHeld { .. } => "actionHeld",
-        EventKind::ActionFinished { .. } => "actionFinished",
     }
 }
 
@@ -314,6 +239,13 @@ pub fn restore(
             hold: None,
             undo: r.undo.clone(),
             note: r.note.clone(),
+            retry: r.retry.as_ref().map(|r| super::Retry {
+                operation: r.operation,
+                attempts: r.attempts,
+                next_at: r.next_attempt_at.0,
+                reason: r.last_error.clone(),
+            }),
+            drift: None,
         });
     }
     let opened_at: Timestamp = spec.opened_at.0;
@@ -347,6 +279,7 @@ pub fn restore(
 
 #[cfg(test)]
 mod tests {
+    use super::super::resource::TimelineEntry;
     use super::*;
 
     fn entry(secs: i64, event: &str, key: Option<&str>) -> TimelineEntry {

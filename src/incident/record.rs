@@ -71,6 +71,10 @@ pub struct Step {
     pub undo: Option<crate::act::execute::Undo>,
     /// What the apply did, for people (e.g. "restored revision 7").
     pub note: Option<String>,
+    /// Waiting to be tried again after a transient failure of the apply or revert.
+    pub retry: Option<super::Retry>,
+    /// What the last drift check found changed (reported once, until it changes).
+    pub drift: Option<String>,
 }
 
 impl Step {
@@ -81,11 +85,12 @@ impl Step {
         )
     }
 
-    /// Applied (or dry-run recorded) and to be undone on resolution.
+    /// Applied (or dry-run recorded) and to be undone on resolution. A failed
+    /// attempt waiting for its retry counts: a 5xx may come after the write landed.
     pub fn needs_revert(&self) -> bool {
-        matches!(self.state, StepState::Done { .. } | StepState::Issued)
-            && self.action.kind.is_reversible()
-            && !self.action.keep
+        let attempted = matches!(self.state, StepState::Done { .. } | StepState::Issued)
+            || (self.state == StepState::Pending && self.retry.is_some());
+        attempted && self.action.kind.is_reversible() && !self.action.keep
     }
 }
 
@@ -148,6 +153,8 @@ impl Incident {
                     hold: None,
                     undo: None,
                     note: None,
+                    retry: None,
+                    drift: None,
                 });
             }
         }

@@ -119,6 +119,21 @@ pub struct StepRecord {
     /// What the apply did, e.g. "restored revision 7".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Set while the apply or revert waits to be tried again after a transient
+    /// failure, so that a new leader continues the backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryRecord>,
+}
+
+/// A transient failure's retry: which operation, how many attempts failed, when next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryRecord {
+    pub operation: crate::incident::Operation,
+    /// Failed attempts so far (at most 5 are made).
+    pub attempts: u32,
+    pub next_attempt_at: Time,
+    pub last_error: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -328,6 +328,10 @@ fn notice(
             };
             (kind, discriminator)
         }
+        // An attempt that will be retried is not a failure yet: only the last one
+        // (an `ActionFinished` with a failed outcome) is `action.failed`. Drift is
+        // in the timeline; a re-apply it causes finishes like any apply.
+        EventKind::ActionRetrying { .. } | EventKind::MitigationDrifted { .. } => return None,
         _ => return None,
     };
     Some(Notice {

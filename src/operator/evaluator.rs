@@ -5,6 +5,11 @@
 //! A replica that becomes leader first restores the open incidents from their
 //! `Incident` resources, so it neither repeats nor forgets an action; a replica
 //! that loses leadership drops its state, which now belongs to the new leader.
+//!
+//! Each cycle: gather (targets, detector queries) → decide (engine) → act
+//! (`execute`: transient failures are retried by the engine with backoff) →
+//! check applied mitigations for drift (`drift`) → write Incidents, Events,
+//! notices and Playbook status.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,14 +26,13 @@ use super::catalog::{Catalog, Entry};
 use super::events::IncidentEvents;
 use super::incidents::{IncidentWriter, open_incidents};
 use super::workloads::Workloads;
-use crate::act::execute::{ExecError, ExecInput, Executor};
+use crate::act::execute::Executor;
 use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
-use crate::engine::{DetectorResult, Engine, Event, EventKind};
+use crate::engine::{Engine, Event, EventKind};
 use crate::incident::resource::Incident as IncidentResource;
-use crate::incident::{GlobalGuardrails, IncidentId, Operation, PlannedAction, persist};
+use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
 use crate::notify::Notifier;
-use crate::playbook::model::ActionKind;
 use crate::playbook::spec::NoDataStatus;
 use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
 use crate::runner::QueryMode;
@@ -218,6 +222,9 @@ impl<S: MetricSource> Evaluator<S> {
             let outcome = self.execute(entry, action, &results, now).await;
             events.extend(outcome);
         }
+        // Just applied: nothing to compare yet.
+        let issued: Vec<_> = eval.actions.iter().map(|a| a.key.clone()).collect();
+        events.extend(self.check_drift(entry, &issued, &results, now).await);
         self.count_actions(&events);
         crate::telemetry::incidents::record_evaluation(&self.metrics, pb, &self.engine, &events);
         self.write_incidents(entry, &events, &eval.finished).await;
@@ -234,100 +241,6 @@ impl<S: MetricSource> Evaluator<S> {
         events
     }
 
-    /// Execute one cleared action and record its outcome; returns the engine's events.
-    async fn execute(
-        &mut self,
-        entry: &Entry,
-        action: &PlannedAction,
-        results: &[DetectorResult],
-        now: Timestamp,
-    ) -> Vec<Event> {
-        let pb = &entry.playbook;
-        let fields = (pb.id.to_string(), action.key.to_string());
-        match &action.action.kind {
-            // Done = handed to the Slack sink, whose delivery is asynchronous (its
-            // failures show in delivery metrics and the timeline). Without Slack the
-            // step is a dry-run: never claimed as sent.
-            ActionKind::Notify { .. } => {
-                let recorded = PlannedAction {
-                    dry_run: action.dry_run || !self.notifier.has_sink("slack"),
-                    ..action.clone()
-                };
-                return self.engine.record_outcome(&recorded, Ok(()), now);
-            }
-            ActionKind::Diagnostics(_) if !action.dry_run && !action.action.dry_run => {
-                return self.capture_diagnostics(entry, action, results, now).await;
-            }
-            _ => {}
-        }
-        let current_rps = crate::runner::dry_run::current_rps(pb, results, &action.target);
-        let mut undo = self.engine.undo_of(action);
-        if undo.is_none() && action.operation == Operation::Apply {
-            let input = ExecInput {
-                action,
-                pb,
-                current_rps,
-                undo: None,
-                now,
-            };
-            match self.executor.prepare(input).await {
-                Ok(prepared) if prepared.undo.is_some() => {
-                    // Persist what the apply will need to be undone or repeated before
-                    // writing anything: a crash after the write must not lose it.
-                    self.engine.record_undo(action, prepared.undo.clone(), None);
-                    self.persist(entry, action).await;
-                    undo = prepared.undo;
-                }
-                Ok(_) => {}
-                Err(e) => return self.failed(action, &e, now),
-            }
-        }
-        let input = ExecInput {
-            action,
-            pb,
-            current_rps,
-            undo: undo.as_ref(),
-            now,
-        };
-        match self.executor.execute(input).await {
-            Ok(done) => {
-                tracing::info!(playbook = %fields.0, key = %fields.1, sent = done.sent.len(), "action executed");
-                self.engine.record_undo(action, done.undo, done.note);
-                self.engine.record_outcome(action, Ok(()), now)
-            }
-            Err(e) => self.failed(action, &e, now),
-        }
-    }
-
-    fn failed(&mut self, action: &PlannedAction, e: &ExecError, now: Timestamp) -> Vec<Event> {
-        tracing::warn!(
-            playbook = %action.playbook,
-            target = %action.target,
-            incident = %action.incident,
-            key = %action.key,
-            error = %e,
-            kind = e.metric_label(),
-            "action failed"
-        );
-        self.engine.record_outcome(action, Err(e.to_string()), now)
-    }
-
-    /// Write the incident's current record now (the ledger before a change);
-    /// the Incident's uid once written.
-    async fn persist(&mut self, entry: &Entry, action: &PlannedAction) -> Option<String> {
-        let record = self
-            .engine
-            .record(&action.playbook, &action.target.name, &action.incident)
-            .cloned()?;
-        match self.writer.sync(entry, &record, &[]).await {
-            Ok(uid) => uid,
-            Err(e) => {
-                tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");
-                None
-            }
-        }
-    }
-
     fn count_actions(&self, events: &[Event]) {
         for e in events {
             let (action, result) = match &e.kind {
@@ -335,16 +248,20 @@ impl<S: MetricSource> Evaluator<S> {
                     action,
                     operation,
                     dry_run,
+                    attempt,
                     ..
                 } => (
                     *action,
                     match (operation, dry_run) {
                         (_, true) => "dry_run",
+                        _ if *attempt > 1 => "retried",
                         (Operation::Apply, false) => "applied",
                         (Operation::Revert, false) => "reverted",
                     },
                 ),
                 EventKind::ActionHeld { key, .. } => (key.kind(), "held"),
+                EventKind::ActionRetrying { key, .. } => (key.kind(), "failed_transient"),
+                EventKind::MitigationDrifted { key, .. } => (key.kind(), "drifted"),
                 _ => continue,
             };
             self.metrics
@@ -424,5 +341,13 @@ impl<S: MetricSource> Evaluator<S> {
 }
 
 mod diagnostics;
+mod drift;
+mod execute;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_drift;
+#[cfg(test)]
+mod tests_retry;
+#[cfg(test)]
+mod tests_takeover;

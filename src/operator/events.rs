@@ -126,6 +126,19 @@ pub fn transition(event: &Event, readings: &str) -> Option<Transition> {
                 jiff::SignedDuration::from_secs(*duration_seconds)
             )),
         ),
+        EventKind::MitigationDrifted {
+            key,
+            detail,
+            response,
+        } => (
+            EventType::Warning,
+            "MitigationDrifted",
+            "Mitigate",
+            format!(
+                "Incident {incident}: {} changed by someone else: {detail}; {response}",
+                key.kind()
+            ),
+        ),
         _ => return None,
     };
     Some(Transition {

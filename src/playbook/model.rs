@@ -191,6 +191,8 @@ pub struct Guardrails {
     pub budget: Budget,
     pub dry_run: bool,
     pub escalate_after: Option<Duration>,
+    /// Apply a mitigation again when someone else changed it (within the budget).
+    pub reapply_on_drift: bool,
 }
 
 /// At most `max_actions` per sliding `window`.

@@ -150,6 +150,10 @@ pub struct GuardrailsSpec {
     /// Raise the severity one step when an incident stays unresolved this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_after: Option<Duration>,
+    /// When a GitOps tool or a person reverts or edits an applied mitigation,
+    /// apply it again (within the budget; default true). False: only record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reapply_on_drift: Option<bool>,
 }
 
 /// A count of actions allowed per sliding window.

@@ -201,6 +201,7 @@ fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
             severity,
             operation,
             dry_run,
+            ..
         } => {
             let op = match operation {
                 Operation::Apply => "apply",
@@ -215,6 +216,18 @@ fn write_text(out: &mut dyn Write, entry: &Entry) -> std::io::Result<()> {
             ..
         } => return Ok(()),
         EventKind::ActionFinished { key, outcome, .. } => format!("action {key}: {outcome:?}"),
+        EventKind::ActionRetrying {
+            key,
+            attempt,
+            reason,
+            retry_at,
+            ..
+        } => format!("action {key}: attempt {attempt} failed: {reason}; retry at {retry_at}"),
+        EventKind::MitigationDrifted {
+            key,
+            detail,
+            response,
+        } => format!("mitigation {key} drifted: {detail}; {response}"),
     };
     writeln!(
         out,

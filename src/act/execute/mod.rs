@@ -8,6 +8,7 @@
 //! re-read. Reverts treat an object already gone as reverted.
 
 mod diagnostics;
+mod drift;
 mod rollback;
 mod scale;
 mod send;
@@ -16,6 +17,8 @@ mod undo;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_drift;
 #[cfg(test)]
 mod tests_matrix;
 #[cfg(test)]
@@ -26,6 +29,7 @@ mod tests_traffic;
 mod tests_workload;
 
 pub use diagnostics::{Evidence, IncidentOwner, Reading, Series, Snapshot};
+pub use drift::Drift;
 pub use send::ExecError;
 pub use undo::Undo;
 
@@ -267,7 +271,7 @@ fn dry_run(input: &ExecInput<'_>, ctx: &RenderContext<'_>) -> Result<Outcome, Ex
                 *rl = fixed_rate(rl, *requests_per_second);
             }
         }
-        Some(Undo::CreatedDestinationRule { .. }) | None => {}
+        Some(Undo::CreatedDestinationRule { .. } | Undo::RolledBack { .. }) | None => {}
     }
     let dry_run = match input.action.operation {
         Operation::Apply => render::render_apply(&kind, &ctx)?,

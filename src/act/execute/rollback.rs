@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::send::{send, unexpected};
-use super::{ExecError, Outcome, Sent};
+use super::{ExecError, Outcome, Sent, Undo};
 use crate::act::render::{self, JSON_PATCH, RenderContext, Request, label_selector};
 use crate::playbook::model::ActionKind;
 use crate::playbook::spec::WorkloadKind;
@@ -151,6 +151,10 @@ async fn deployment_undo(
     Ok(Outcome {
         sent,
         note: Some(format!("restored revision {previous}")),
+        undo: Some(Undo::RolledBack {
+            revision: *previous,
+            template_digest: template_digest(&template),
+        }),
         ..Outcome::default()
     })
 }
@@ -171,6 +175,12 @@ impl<'a> TargetNames<'a> {
 
 fn revision(metadata: &Value) -> Option<u64> {
     metadata["annotations"][REVISION].as_str()?.parse().ok()
+}
+
+/// The digest a rollback records of the template it restored, and a drift
+/// check computes of the live one (without the ReplicaSet's hash label).
+pub(super) fn template_digest(template: &Value) -> String {
+    super::undo::digest(&without_hash(template))
 }
 
 /// A ReplicaSet's template as the Deployment would hold it.

@@ -16,7 +16,7 @@ const REPLICA_SETS: &str = "/apis/apps/v1/namespaces/risk/replicasets?labelSelec
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const KEY: &str = "memory-leak-pricer-1772443440/high/0/rollback";
 
-fn template(image: &str, hash: Option<&str>) -> Value {
+pub(super) fn template(image: &str, hash: Option<&str>) -> Value {
     let mut labels = json!({ "app": "pricer" });
     if let Some(hash) = hash {
         labels["pod-template-hash"] = json!(hash);
@@ -30,7 +30,7 @@ fn template(image: &str, hash: Option<&str>) -> Value {
     })
 }
 
-fn deployment(revision: u64, image: &str, paused: bool) -> Value {
+pub(super) fn deployment(revision: u64, image: &str, paused: bool) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -163,7 +163,13 @@ async fn deployment_is_rolled_back_to_the_newest_older_revision() {
         .await;
     let out = out.expect("rolled back");
     assert_eq!(out.note.as_deref(), Some("restored revision 6"));
-    assert_eq!(out.undo, None);
+    assert_eq!(
+        out.undo,
+        Some(Undo::RolledBack {
+            revision: 6,
+            template_digest: super::rollback::template_digest(&template("2.3.1", None)),
+        })
+    );
     let patch = json!([
         { "op": "replace", "path": "/spec/template", "value": template("2.3.1", None) },
         { "op": "replace", "path": "/metadata/annotations", "value": {

@@ -28,6 +28,53 @@ pub enum Undo {
     /// Replicas before the apply, and the count the apply set.
     #[serde(rename_all = "camelCase")]
     Scale { previous: u32, target: u32 },
+    /// The Deployment revision a rollback restored, and a digest of its pod
+    /// template (the template itself is too large for the ledger): a drift
+    /// check compares the live template's digest with it.
+    #[serde(rename_all = "camelCase")]
+    RolledBack {
+        revision: u64,
+        template_digest: String,
+    },
+}
+
+/// FNV-1a (64 bit) over a canonical form of `value` (object keys sorted), in
+/// hex: stable across processes and versions, unlike `DefaultHasher`.
+pub fn digest(value: &Value) -> String {
+    fn feed(hash: &mut u64, bytes: &[u8]) {
+        for b in bytes {
+            *hash ^= u64::from(*b);
+            *hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn walk(hash: &mut u64, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                feed(hash, b"{");
+                for key in keys {
+                    feed(hash, Value::String(key.clone()).to_string().as_bytes());
+                    feed(hash, b":");
+                    walk(hash, &map[key]);
+                    feed(hash, b",");
+                }
+                feed(hash, b"}");
+            }
+            Value::Array(items) => {
+                feed(hash, b"[");
+                for item in items {
+                    walk(hash, item);
+                    feed(hash, b",");
+                }
+                feed(hash, b"]");
+            }
+            scalar => feed(hash, scalar.to_string().as_bytes()),
+        }
+    }
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    walk(&mut hash, value);
+    format!("{hash:016x}")
 }
 
 /// The previous values, in `existing`, of the fields `ours` sets, keyed by
@@ -172,6 +219,20 @@ mod tests {
     }
 
     #[test]
+    fn digest_ignores_key_order_and_sees_any_change() {
+        let a = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"image": "a:1", "name": "a"}]}});
+        let b: Value = serde_json::from_str(
+            r#"{"spec": {"containers": [{"name": "a", "image": "a:1"}]}, "metadata": {"labels": {"app": "x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        let mut c = a.clone();
+        c["spec"]["containers"][0]["image"] = json!("a:2");
+        assert_ne!(digest(&a), digest(&c));
+        assert_eq!(digest(&json!({})).len(), 16);
+    }
+
+    #[test]
     fn undo_round_trips_as_json() {
         let undo = Undo::Scale {
             previous: 3,
@@ -194,7 +255,8 @@ mod tests {
                 "rateLimit",
                 "createdDestinationRule",
                 "patchedDestinationRule",
-                "scale"
+                "scale",
+                "rolledBack"
             ]
         );
     }

@@ -72,7 +72,7 @@ impl<S: MetricSource> Evaluator<S> {
                 self.engine.record_undo(action, None, done.note);
                 self.engine.record_outcome(action, Ok(()), now)
             }
-            Err(e) => self.failed(action, &e, now),
+            Err(e) => self.failed(&entry.playbook, action, &e, now),
         }
     }
 

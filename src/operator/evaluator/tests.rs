@@ -45,17 +45,23 @@ spec:
 
 pub(super) const INCIDENTS: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&fieldManager=firebreak";
-const INCIDENT: &str =
+pub(super) const INCIDENT: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440";
 pub(super) const INCIDENT_STATUS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents/memory-leak-pricer-1772443440/status?&fieldManager=firebreak";
-const LIST_INCIDENTS: &str = "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&limit=500";
+pub(super) const LIST_INCIDENTS: &str =
+    "/apis/firebreak.dev/v1alpha1/namespaces/risk/incidents?&limit=500";
 pub(super) const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/risk/deployments/pricer";
 pub(super) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/risk/events?";
 pub(super) const PLAYBOOK_STATUS: &str =
     "/apis/firebreak.dev/v1alpha1/namespaces/risk/playbooks/memory-leak/status?";
 
 fn entry() -> Entry {
-    let pb = crate::playbook::load::parse_documents(PLAYBOOK, None)
+    entry_of(PLAYBOOK)
+}
+
+/// The catalog entry of the playbook in `yaml`.
+pub(super) fn entry_of(yaml: &str) -> Entry {
+    let pb = crate::playbook::load::parse_documents(yaml, None)
         .into_iter()
         .next()
         .expect("one document")
@@ -70,9 +76,14 @@ fn entry() -> Entry {
 
 /// Memory pressure of risk/pricer: 0.97 for the first 30 s, then 0.5.
 pub(super) fn source() -> FileSource {
+    source_high_until(15)
+}
+
+/// Memory pressure of risk/pricer: 0.97 up to `high_until` seconds, then 0.5.
+pub(super) fn source_high_until(high_until: i64) -> FileSource {
     let mut text = String::from("# TYPE firebreak_signal gauge\n");
-    for secs in (0..=120).step_by(15) {
-        let v = if secs <= 15 { 0.97 } else { 0.5 };
+    for secs in (0..=high_until + 120).step_by(15) {
+        let v = if secs <= high_until { 0.97 } else { 0.5 };
         text.push_str(&format!(
             "firebreak_signal{{detector=\"memory-pressure\",namespace=\"risk\",workload=\"pricer\"}} {v} {}\n",
             t(secs).as_second()
@@ -124,9 +135,19 @@ pub(super) fn evaluator(
     catalog: &Catalog,
     dry_run: bool,
 ) -> Evaluator<FileSource> {
+    evaluator_with(client, catalog, dry_run, source())
+}
+
+/// An evaluator reading `source`.
+pub(super) fn evaluator_with(
+    client: kube::Client,
+    catalog: &Catalog,
+    dry_run: bool,
+    source: FileSource,
+) -> Evaluator<FileSource> {
     Evaluator::new(
         client.clone(),
-        source(),
+        source,
         catalog.clone(),
         Arc::new(Metrics::default()),
         GlobalGuardrails {
@@ -285,11 +306,12 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     }
 }
 
-const ENVOY_FILTER: &str =
+pub(super) const ENVOY_FILTER: &str =
     "/apis/networking.istio.io/v1alpha3/namespaces/risk/envoyfilters/firebreak-ratelimit-pricer";
 
 #[tokio::test]
 async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_resolution() {
+    let applied = super::tests_drift::applied_filter(&entry());
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
         // t(0): the rate limit's undo is written before the rate limit itself.
@@ -305,8 +327,11 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-        // t(15), t(30): high, then clearing: nothing sent again.
+        // t(15), t(30): high, then clearing: the rate limit is read back (it is
+        // as applied), nothing is sent again.
+        expect(Method::GET, ENVOY_FILTER, Reply::ok(applied.clone())),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+        expect(Method::GET, ENVOY_FILTER, Reply::ok(applied)),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
         // t(45): resolved; the rate limit is removed.
         expect(
@@ -358,8 +383,8 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
         active(7),
         json!(["memory-leak-pricer-1772443440/critical/0/rateLimit"])
     );
-    assert_eq!(active(14), json!([]), "cleared once reverted");
-    let final_status = &body(&received, 11)["status"];
+    assert_eq!(active(16), json!([]), "cleared once reverted");
+    let final_status = &body(&received, 13)["status"];
     assert_eq!(final_status["phase"], "Resolved");
     assert_eq!(final_status["steps"][1]["revert"]["state"], "Done");
 }

@@ -190,6 +190,7 @@ fn validate_guardrails(spec: &super::spec::PlaybookSpec, p: &mut Problems) -> Gu
         budget,
         dry_run: g.dry_run,
         escalate_after: g.escalate_after,
+        reapply_on_drift: g.reapply_on_drift.unwrap_or(true),
     }
 }
 
