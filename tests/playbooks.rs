@@ -64,7 +64,9 @@ const BAD: &[(&str, &str, &str, &[&str])] = &[
         "wrong type names the field",
         "requestsPerSecond: 100",
         "requestsPerSecond: lots",
-        &["pb.yaml:15:40: spec.actions.high[0].rateLimit.requestsPerSecond: invalid u32"],
+        &[
+            "pb.yaml:15:40: spec.actions.high[0].rateLimit.requestsPerSecond: must be a whole number from 0 to 4294967295",
+        ],
     ),
     (
         "malformed duration",

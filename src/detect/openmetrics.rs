@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::playbook::problem::{MAX_REASON_CHARS, shorten};
+
 /// One series: metric name, labels and time-ordered samples (unix milliseconds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -26,9 +28,10 @@ pub fn parse(text: &str) -> Result<Vec<Series>, ParseError> {
     let mut saw_eof = false;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
+        // A scenario line can be arbitrarily long; the error stays one readable line.
         let err = |reason: String| ParseError {
             line: line_no,
-            reason,
+            reason: shorten(&reason, MAX_REASON_CHARS),
         };
         let line = raw.trim_end();
         if saw_eof {
@@ -60,6 +63,11 @@ pub fn parse(text: &str) -> Result<Vec<Series>, ParseError> {
             return Err(err("timestamp must be finite".to_owned()));
         }
         let ms = (ts * 1000.0).round() as i64;
+        // The cast saturates; a time outside jiff's range (years -9999..=9999) would
+        // also make "now minus sample time" overflow when the scenario is replayed.
+        if jiff::Timestamp::from_millisecond(ms).is_err() {
+            return Err(err(format!("timestamp {ts} is out of range")));
+        }
         let key = (name, labels);
         let at = match index.get(&key) {
             Some(at) => *at,
@@ -81,7 +89,8 @@ pub fn parse(text: &str) -> Result<Vec<Series>, ParseError> {
     }
     if !saw_eof {
         return Err(ParseError {
-            line: text.lines().count(),
+            // Lines are numbered from 1, also in an empty file.
+            line: text.lines().count().max(1),
             reason: "missing # EOF".to_owned(),
         });
     }
@@ -175,6 +184,9 @@ mod tests {
             ("x 1 10\n", 1, "missing # EOF"),
             ("x one 10\n# EOF\n", 1, "invalid value"),
             ("# EOF\nx 1 1\n", 2, "after # EOF"),
+            ("", 1, "missing # EOF"),
+            ("x 1 1e300\n# EOF\n", 1, "out of range"),
+            ("x 1 -1e17\n# EOF\n", 1, "out of range"),
         ] {
             let e = parse(text).expect_err(text);
             assert_eq!(e.line, line, "{text:?}");

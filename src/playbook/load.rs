@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::limits::{MAX_ALIAS_REPLAYED_EVENTS, MAX_DEPTH, read_text, yaml_options};
 use super::locate::{Locator, Position};
 use super::model::Playbook as ValidPlaybook;
 use super::problem::Problem;
@@ -12,8 +13,7 @@ use super::validate::validate;
 /// The API version playbooks are written in.
 pub const API_VERSION: &str = "firebreak.dev/v1alpha1";
 
-/// Larger files are refused before parsing: a playbook is a few KiB.
-pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+pub use super::limits::MAX_FILE_BYTES;
 
 /// Every playbook found and every problem, across all files read.
 #[derive(Debug, Default)]
@@ -35,16 +35,28 @@ pub fn load_path(path: &Path) -> LoadReport {
     };
     for file in files {
         report.files += 1;
-        match std::fs::read_to_string(&file) {
+        match read_text(&file) {
             Ok(text) => {
-                for result in parse_documents(&text, Some(&file)) {
+                let results = parse_documents(&text, Some(&file));
+                if results.is_empty() {
+                    // An empty file is a mistake (a bad redirect, a failed template),
+                    // not a directory with one playbook fewer.
+                    report.problems.push(Problem {
+                        file: Some(file.clone()),
+                        ..Problem::new("", "no playbook in the file")
+                    });
+                }
+                for result in results {
                     match result {
                         Ok(pb) => report.playbooks.push((file.clone(), pb)),
                         Err(problems) => report.problems.extend(problems),
                     }
                 }
             }
-            Err(e) => report.problems.push(io_problem(&file, &e)),
+            Err(e) => report.problems.push(Problem {
+                file: Some(file.clone()),
+                ..Problem::new("", e.to_string())
+            }),
         }
     }
     report
@@ -118,7 +130,7 @@ fn split_documents(text: &str) -> Vec<(&str, usize)> {
     let mut start_line = 0;
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_end() == "---" {
+        if is_document_marker(line) {
             docs.push((&text[start..offset], start_line));
             start = offset + line.len();
             start_line = i + 1;
@@ -129,23 +141,43 @@ fn split_documents(text: &str) -> Vec<(&str, usize)> {
     docs
 }
 
+/// `---` alone or followed by a comment. Content on the marker line itself (`--- {a: 1}`)
+/// is left to the parser, which refuses a second document in one piece.
+fn is_document_marker(line: &str) -> bool {
+    line.strip_prefix("---").is_some_and(|rest| {
+        let rest = rest.trim();
+        rest.is_empty()
+            || (rest.starts_with('#')
+                && line
+                    .as_bytes()
+                    .get(3)
+                    .is_some_and(|b| b.is_ascii_whitespace()))
+    })
+}
+
 /// Parse and validate one document; `line_offset` is the number of lines before it.
 pub fn parse_document(
     doc: &str,
     line_offset: usize,
     file: Option<&Path>,
 ) -> Result<ValidPlaybook, Vec<Problem>> {
-    let locator = Locator::new(doc);
-    let shift = |mut p: Problem| {
-        p = p.located(file, &locator);
-        if let Some(pos) = p.position.as_mut() {
-            pos.line += line_offset;
-        }
-        p
+    // Indexing positions costs a second parse: only done for a document with problems.
+    let locate = |problems: Vec<Problem>| {
+        let locator = Locator::new(doc);
+        problems
+            .into_iter()
+            .map(|p| {
+                let mut p = p.located(file, &locator);
+                if let Some(pos) = p.position.as_mut() {
+                    pos.line += line_offset;
+                }
+                p
+            })
+            .collect()
     };
     let mut unknown = Vec::new();
     let mut failed_at = String::new();
-    let parsed = serde_saphyr::with_deserializer_from_str(doc, |de| {
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(doc, yaml_options(), |de| {
         let mut track = serde_path_to_error::Track::new();
         let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
         let result: Result<Playbook, _> =
@@ -167,11 +199,12 @@ pub fn parse_document(
             } else {
                 failed_at
             };
+            let (path, reason) = plain_words(path, first_line(&e.to_string()));
             let p = Problem {
                 position,
-                ..Problem::new(path, first_line(&e.to_string()))
+                ..Problem::new(path, reason)
             };
-            return Err(vec![shift(p)]);
+            return Err(locate(vec![p]));
         }
     };
     // kube's generated root type neither reads nor checks `apiVersion` and `kind`.
@@ -184,10 +217,10 @@ pub fn parse_document(
     let validated = validate(&playbook);
     match validated {
         Ok(pb) if problems.is_empty() => Ok(pb),
-        Ok(_) => Err(problems.into_iter().map(shift).collect()),
+        Ok(_) => Err(locate(problems)),
         Err(more) => {
             problems.extend(more);
-            Err(problems.into_iter().map(shift).collect())
+            Err(locate(problems))
         }
     }
 }
@@ -200,7 +233,7 @@ struct TypeMeta {
 }
 
 fn type_meta_problems(doc: &str) -> Vec<Problem> {
-    let Ok(meta) = serde_saphyr::from_str::<TypeMeta>(doc) else {
+    let Ok(meta) = serde_saphyr::from_str_with_options::<TypeMeta>(doc, yaml_options()) else {
         return Vec::new();
     };
     let mut problems = Vec::new();
@@ -230,6 +263,41 @@ fn first_line(message: &str) -> String {
         Some((_, reason)) => reason.to_owned(),
         None => line.to_owned(),
     }
+}
+
+/// serde-saphyr's messages for the breaches a hostile file provokes, in the words
+/// of a playbook author; the limits are in `limits.rs`.
+fn plain_words(path: String, reason: String) -> (String, String) {
+    // serde_path_to_error writes `?` for the key it failed on; a duplicate names it.
+    if let Some(rest) = reason.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        let parent = path
+            .strip_suffix('?')
+            .unwrap_or(&path)
+            .trim_end_matches('.');
+        let path = if parent.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{parent}.{key}")
+        };
+        return (path, "written twice (duplicate key)".to_owned());
+    }
+    let reason = match reason.as_str() {
+        "recursion limit exceeded" => format!("nested deeper than {MAX_DEPTH} levels"),
+        "invalid u32" => "must be a whole number from 0 to 4294967295".to_owned(),
+        "invalid floating point" => "not a finite number".to_owned(),
+        "expected sequence start" => "expected a list".to_owned(),
+        "expected mapping start" => "expected a mapping (key: value)".to_owned(),
+        "expected string scalar" => "expected a single value, not a list or mapping".to_owned(),
+        r if r.starts_with("alias replay limit exceeded") => format!(
+            "aliases expand to more than {MAX_ALIAS_REPLAYED_EVENTS} nodes (limit against alias bombs)"
+        ),
+        _ => reason,
+    };
+    (path, reason)
 }
 
 fn ignored_path(path: &serde_ignored::Path<'_>) -> String {

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde_saphyr::granit_parser::{Event, Parser};
 
+use super::limits::MAX_DEPTH;
+
 /// 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -40,6 +42,11 @@ impl Locator {
         while let Some(Ok((event, span))) = parser.next_event() {
             if matches!(event, Event::Comment(..)) {
                 continue;
+            }
+            // Deeper than any playbook: the deserializer reports the nesting itself, and
+            // paths this long would make the index quadratic in the input.
+            if stack.len() > MAX_DEPTH {
+                break;
             }
             let pos = Position {
                 line: span.start.line(),

@@ -3,6 +3,7 @@
 pub mod action;
 pub mod cli;
 pub mod detector;
+pub mod limits;
 pub mod load;
 pub mod locate;
 pub mod model;

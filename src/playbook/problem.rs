@@ -17,12 +17,13 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Over-long paths and reasons are cut in the middle (see [`shorten`]).
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Problem {
             file: None,
             position: None,
-            path: path.into(),
-            reason: reason.into(),
+            path: shorten(&path.into(), MAX_PATH_CHARS),
+            reason: shorten(&reason.into(), MAX_REASON_CHARS),
         }
     }
 
@@ -52,6 +53,26 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Problems echo what was written (a name, a duration, a key); a hostile file can
+/// make that megabytes long. One problem stays one readable line.
+pub const MAX_REASON_CHARS: usize = 240;
+pub const MAX_PATH_CHARS: usize = 160;
+
+/// `text` if at most `max` characters, else its start and end around ` … `: the
+/// start shows which value it was, the end usually says why it was refused.
+pub fn shorten(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(3);
+    let head = keep * 2 / 3;
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start} … {end}")
+}
+
 /// Collects problems under a moving field path while validating.
 #[derive(Debug, Default)]
 pub struct Problems {
@@ -65,5 +86,24 @@ impl Problems {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_echoes_are_cut_in_the_middle() {
+        assert_eq!(shorten("short", 10), "short");
+        let long = format!("duration \"{}s\" is too large", "9".repeat(1000));
+        let cut = shorten(&long, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(
+            cut.starts_with("duration \"999") && cut.ends_with("is too large"),
+            "{cut}"
+        );
+        // Multi-byte characters are never split.
+        assert_eq!(shorten(&"é".repeat(50), 10).chars().count(), 10);
     }
 }

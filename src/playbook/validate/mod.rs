@@ -13,7 +13,9 @@ use super::spec::{NotifySpec, Playbook, TargetSpec};
 use crate::duration::Duration;
 use crate::severity::PerSeverity;
 
-pub use names::{is_dns_label, is_label_key, is_label_name, is_metric_name, valid_matchers};
+pub use names::{
+    is_dns_label, is_label_key, is_label_name, is_label_value, is_metric_name, valid_matchers,
+};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(600);
@@ -91,11 +93,20 @@ fn validate_target(t: &TargetSpec, p: &mut Problems) -> Target {
             );
         }
         match_labels = sel.match_labels.clone().unwrap_or_default();
-        for k in match_labels.keys() {
-            if !is_label_name(k.rsplit('/').next().unwrap_or(k)) {
+        // Both end up in `labelSelector=k=v,…` requests: anything beyond the label
+        // syntax (`,`, `!`, `=`) would change which pods are selected.
+        for (k, v) in &match_labels {
+            let path = format!("spec.target.selector.matchLabels.{k}");
+            if !is_label_key(k) {
                 p.push(
-                    format!("spec.target.selector.matchLabels.{k}"),
-                    "not a valid label name",
+                    path.clone(),
+                    format!("{k:?} is not a Kubernetes label key (e.g. app.kubernetes.io/name)"),
+                );
+            }
+            if !is_label_value(v) {
+                p.push(
+                    path,
+                    format!("{v:?} is not a Kubernetes label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends)"),
                 );
             }
         }

@@ -39,6 +39,19 @@ pub fn is_label_key(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// Kubernetes label value: empty, or at most 63 characters `[A-Za-z0-9._-]` starting
+/// and ending alphanumeric. Values go into `labelSelector=` query strings, where a
+/// `,` or `!` would add requirements of the writer's choosing.
+pub fn is_label_value(s: &str) -> bool {
+    let alnum = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    s.is_empty()
+        || (s.len() <= 63
+            && alnum(s.bytes().next())
+            && alnum(s.bytes().last())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+}
+
 /// Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_metric_name(s: &str) -> bool {
     let mut bytes = s.bytes();
@@ -131,6 +144,10 @@ mod tests {
     fn names() {
         assert!(is_label_key("app") && is_label_key("app.kubernetes.io/name"));
         assert!(is_label_key("example.com/Team_1"));
+        assert!(is_label_value("") && is_label_value("v1.2_x-y") && !is_label_value("-a"));
+        for bad in ["a,b=c", "a b", "x!", &"x".repeat(64)] {
+            assert!(!is_label_value(bad), "{bad:?}");
+        }
         for bad in [
             "",
             "/name",
