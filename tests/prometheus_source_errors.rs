@@ -161,7 +161,12 @@ async fn a_stopped_prometheus_is_unreachable_and_a_restart_serves_the_same_data(
         ("checkout", 42.0)
     );
 
-    // The test changes the value live; the next scrapes pick it up.
+    // The test changes the value live; the next scrapes pick it up. Only once
+    // the clock is past `at`: a scrape between the first sample and `at` must
+    // still see 42, or the answer at `at` changes under the test.
+    while Timestamp::now() < at + Duration::from_millis(200) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     target.set("firebreak_test_value{namespace=\"shop\",workload=\"checkout\"} 7\n");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
