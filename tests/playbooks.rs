@@ -125,6 +125,21 @@ const BAD: &[(&str, &str, &str, &[&str])] = &[
         "  guardrails: {budget: {maxActions: 0, window: 1h}}\n  actions:\n",
         &["spec.guardrails.budget.maxActions: must be at least 1"],
     ),
+    (
+        "rate limit by header and path at once, header name with upper case",
+        "rateLimit: {requestsPerSecond: 100}",
+        "rateLimit: {requestsPerSecond: 100, pathPrefix: /api, header: {name: X-Tenant, value: acme}}",
+        &[
+            "rateLimit.header: set at most one of pathPrefix and header",
+            "rateLimit.header.name: must be a lower-case HTTP header name",
+        ],
+    ),
+    (
+        "rate limit header with an empty value",
+        "rateLimit: {requestsPerSecond: 100}",
+        "rateLimit: {requestsPerSecond: 100, header: {name: x-tenant, value: \"\"}}",
+        &["rateLimit.header.value: must be 1 to 256 characters"],
+    ),
 ];
 
 #[test]

@@ -113,8 +113,21 @@ pub struct RateLimitSpec {
     /// Only requests whose path starts with this prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Only requests carrying this header with this exact value (e.g. one
+    /// tenant's `x-tenant-id`). At most one of `pathPrefix` and `header`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderMatchSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<TrafficBackend>,
+}
+
+/// An HTTP request header and the exact value it must have.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderMatchSpec {
+    /// Header name, lower case (HTTP/2 form), e.g. `x-tenant-id`.
+    pub name: String,
+    pub value: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

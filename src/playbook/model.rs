@@ -253,6 +253,8 @@ pub struct RateLimit {
     pub limit: RateLimitValue,
     pub burst: Option<u32>,
     pub path_prefix: Option<String>,
+    /// `(name, value)`: only requests with this header value.
+    pub header: Option<(String, String)>,
     pub backend: TrafficBackend,
 }
 

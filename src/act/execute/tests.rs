@@ -171,6 +171,7 @@ fn rate_limit(limit: RateLimitValue) -> ActionKind {
         limit,
         burst: Some(80),
         path_prefix: None,
+        header: None,
         backend: TrafficBackend::Istio,
     })
 }

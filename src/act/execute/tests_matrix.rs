@@ -16,6 +16,7 @@ fn rate_limit(backend: TrafficBackend) -> ActionKind {
         limit: RateLimitValue::RequestsPerSecond(40),
         burst: Some(80),
         path_prefix: Some("/api/".to_owned()),
+        header: None,
         backend,
     })
 }

@@ -65,6 +65,7 @@ async fn relative_rate_limit_and_breaker_are_prepared_without_writing() {
         limit: RateLimitValue::PercentOfCurrent(50.0),
         burst: None,
         path_prefix: None,
+        header: None,
         backend: TrafficBackend::Istio,
     });
     let case = Case {

@@ -16,11 +16,47 @@ const FILTER: &str = "envoy.filters.http.local_ratelimit";
 const TYPE_URL: &str =
     "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 const STAT_PREFIX: &str = "firebreak_rate_limit";
-/// Descriptor entry key for path-scoped limits (route `rate_limits` → filter `descriptors`).
+/// Descriptor entry keys for scoped limits (route `rate_limits` → filter `descriptors`).
 const PATH_DESCRIPTOR: &str = "firebreak_path_prefix";
+const HEADER_DESCRIPTOR: &str = "firebreak_header";
 pub const RPS_ANNOTATION: &str = "firebreak.dev/rate-limit-rps";
 pub const BURST_ANNOTATION: &str = "firebreak.dev/rate-limit-burst";
 pub const PATH_ANNOTATION: &str = "firebreak.dev/rate-limit-path-prefix";
+/// `name=value` of the header a scoped limit applies to.
+pub const HEADER_ANNOTATION: &str = "firebreak.dev/rate-limit-header";
+
+/// Which requests a limit applies to (all when `None`).
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    PathPrefix(&'a str),
+    Header(&'a str, &'a str),
+}
+
+impl Scope<'_> {
+    fn of(rl: &RateLimit) -> Option<Scope<'_>> {
+        match (&rl.path_prefix, &rl.header) {
+            (Some(prefix), _) => Some(Scope::PathPrefix(prefix)),
+            (None, Some((name, value))) => Some(Scope::Header(name, value)),
+            (None, None) => None,
+        }
+    }
+
+    /// `(descriptor key, descriptor value, Envoy HeaderMatcher)` for the route action.
+    fn descriptor(self) -> (&'static str, String, Value) {
+        match self {
+            Scope::PathPrefix(prefix) => (
+                PATH_DESCRIPTOR,
+                prefix.to_owned(),
+                json!({ "name": ":path", "string_match": { "prefix": prefix } }),
+            ),
+            Scope::Header(name, value) => (
+                HEADER_DESCRIPTOR,
+                format!("{name}={value}"),
+                json!({ "name": name, "string_match": { "exact": value } }),
+            ),
+        }
+    }
+}
 
 /// Requests per second for `limit`: relative limits are `floor(current * pct / 100)`, at least 1.
 pub fn resolve_rps(limit: RateLimitValue, current_rps: Option<f64>) -> Result<u32, RenderError> {
@@ -40,14 +76,14 @@ pub fn resolve_rps(limit: RateLimitValue, current_rps: Option<f64>) -> Result<u3
 pub(super) fn apply(rl: &RateLimit, ctx: &RenderContext) -> Result<Vec<Request>, RenderError> {
     let rps = resolve_rps(rl.limit, ctx.current_rps)?;
     let burst = rl.burst.unwrap_or(rps);
-    let prefix = rl.path_prefix.as_deref();
+    let scope = Scope::of(rl);
     let (request, backend_note) = match rl.backend {
         TrafficBackend::Istio => {
-            let (path, body) = envoy_filter(ctx, rps, burst, prefix);
+            let (path, body) = envoy_filter(ctx, rps, burst, scope);
             (Request::apply(&path, body), None)
         }
         TrafficBackend::EnvoyGateway => {
-            let (path, body) = gateway_policy(ctx, rps, prefix);
+            let (path, body) = gateway_policy(ctx, rps, scope);
             let note = (burst != rps).then_some(
                 "Envoy Gateway local limits have no burst: bucket = requests per second",
             );
@@ -56,8 +92,12 @@ pub(super) fn apply(rl: &RateLimit, ctx: &RenderContext) -> Result<Vec<Request>,
         TrafficBackend::Annotation => {
             let mut annotations =
                 json!({ RPS_ANNOTATION: rps.to_string(), BURST_ANNOTATION: burst.to_string() });
-            if let Some(prefix) = prefix {
-                annotations[PATH_ANNOTATION] = json!(prefix);
+            match scope {
+                Some(Scope::PathPrefix(prefix)) => annotations[PATH_ANNOTATION] = json!(prefix),
+                Some(Scope::Header(name, value)) => {
+                    annotations[HEADER_ANNOTATION] = json!(format!("{name}={value}"));
+                }
+                None => {}
             }
             let mut body = workload_skeleton(ctx);
             body["spec"] = json!({ "template": { "metadata": { "annotations": annotations } } });
@@ -116,7 +156,7 @@ fn envoy_filter(
     ctx: &RenderContext,
     rps: u32,
     burst: u32,
-    prefix: Option<&str>,
+    scope: Option<Scope<'_>>,
 ) -> (String, Value) {
     let filter_patch = |typed_config: Value| {
         json!({
@@ -132,16 +172,17 @@ fn envoy_filter(
         })
     };
     let bucket = token_bucket(burst, rps);
-    let patches = match prefix {
+    let patches = match scope {
         None => vec![filter_patch(local_rate_limit(Some(bucket)))],
         // The task's per-route variant: the filter alone has no bucket (disabled),
-        // the inbound routes get one. Routes cannot be matched by path, so the
-        // prefix selects a descriptor (LocalRateLimit.descriptors); other paths
-        // fall to a default bucket too large to bind.
-        Some(prefix) => {
+        // the inbound routes get one. Routes cannot be matched by path or header,
+        // so the scope selects a descriptor (LocalRateLimit.descriptors); other
+        // requests fall to a default bucket too large to bind.
+        Some(scope) => {
+            let (key, value, matcher) = scope.descriptor();
             let mut per_route = local_rate_limit(Some(token_bucket(u32::MAX, u32::MAX)));
             per_route["descriptors"] = json!([{
-                "entries": [{ "key": PATH_DESCRIPTOR, "value": prefix }],
+                "entries": [{ "key": key, "value": value }],
                 "token_bucket": bucket,
             }]);
             // Only the descriptor's bucket is consumed for matching requests.
@@ -153,9 +194,9 @@ fn envoy_filter(
                     "match": { "context": "SIDECAR_INBOUND", "routeConfiguration": { "vhost": { "route": { "action": "ANY" } } } },
                     "patch": { "operation": "MERGE", "value": {
                         "route": { "rate_limits": [{ "actions": [{ "header_value_match": {
-                            "descriptor_key": PATH_DESCRIPTOR,
-                            "descriptor_value": prefix,
-                            "headers": [{ "name": ":path", "string_match": { "prefix": prefix } }],
+                            "descriptor_key": key,
+                            "descriptor_value": value,
+                            "headers": [matcher],
                         } }] }] },
                         "typed_per_filter_config": { FILTER: per_route },
                     } },
@@ -200,10 +241,18 @@ fn local_rate_limit(bucket: Option<Value>) -> Value {
 }
 
 /// Envoy Gateway local rate limit (gateway.envoyproxy.io/docs/tasks/traffic/local-rate-limit/).
-fn gateway_policy(ctx: &RenderContext, rps: u32, prefix: Option<&str>) -> (String, Value) {
+fn gateway_policy(ctx: &RenderContext, rps: u32, scope: Option<Scope<'_>>) -> (String, Value) {
     let mut rule = json!({ "limit": { "requests": rps, "unit": "Second" } });
-    if let Some(prefix) = prefix {
-        rule["clientSelectors"] = json!([{ "path": { "type": "PathPrefix", "value": prefix } }]);
+    match scope {
+        Some(Scope::PathPrefix(prefix)) => {
+            rule["clientSelectors"] =
+                json!([{ "path": { "type": "PathPrefix", "value": prefix } }]);
+        }
+        Some(Scope::Header(name, value)) => {
+            rule["clientSelectors"] =
+                json!([{ "headers": [{ "name": name, "type": "Exact", "value": value }] }]);
+        }
+        None => {}
     }
     let feature = json!({ "rateLimit": { "type": "Local", "local": { "rules": [rule] } } });
     backend_traffic_policy(&name(ctx), ctx, feature)

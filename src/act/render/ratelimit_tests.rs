@@ -21,6 +21,7 @@ fn action(
         limit,
         burst,
         path_prefix: prefix.map(Into::into),
+        header: None,
         backend,
     })
 }
@@ -310,5 +311,56 @@ fn names_and_labels_are_deterministic() {
     assert_eq!(
         body["metadata"]["labels"]["firebreak.dev/incident"],
         "inc-43"
+    );
+}
+
+fn by_header(backend: TrafficBackend) -> ActionKind {
+    ActionKind::RateLimit(RateLimit {
+        limit: RateLimitValue::RequestsPerSecond(5),
+        burst: None,
+        path_prefix: None,
+        header: Some(("x-tenant-id".into(), "acme".into())),
+        backend,
+    })
+}
+
+#[test]
+fn a_header_scopes_the_limit_on_every_backend() {
+    let (t, l) = (target(), pod_labels());
+    let body = |backend| {
+        render_apply(&by_header(backend), &ctx(&t, &l)).unwrap()[0]
+            .body
+            .clone()
+            .unwrap()
+    };
+
+    let istio = body(TrafficBackend::Istio);
+    let route = &istio["spec"]["configPatches"][1]["patch"]["value"];
+    assert_eq!(
+        route["route"]["rate_limits"][0]["actions"][0]["header_value_match"],
+        json!({
+            "descriptor_key": "firebreak_header",
+            "descriptor_value": "x-tenant-id=acme",
+            "headers": [{"name": "x-tenant-id", "string_match": {"exact": "acme"}}],
+        })
+    );
+    assert_eq!(
+        route["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]["descriptors"],
+        json!([{
+            "entries": [{"key": "firebreak_header", "value": "x-tenant-id=acme"}],
+            "token_bucket": {"max_tokens": 5, "tokens_per_fill": 5, "fill_interval": "1s"},
+        }])
+    );
+
+    let gateway = body(TrafficBackend::EnvoyGateway);
+    assert_eq!(
+        gateway["spec"]["rateLimit"]["local"]["rules"][0]["clientSelectors"],
+        json!([{"headers": [{"name": "x-tenant-id", "type": "Exact", "value": "acme"}]}])
+    );
+
+    let annotated = body(TrafficBackend::Annotation);
+    assert_eq!(
+        annotated["spec"]["template"]["metadata"]["annotations"]["firebreak.dev/rate-limit-header"],
+        "x-tenant-id=acme"
     );
 }

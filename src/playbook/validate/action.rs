@@ -96,10 +96,28 @@ fn validate_one(a: &ActionSpec, path: &str, p: &mut Problems) -> Option<Action> 
         {
             p.push(at("pathPrefix"), "must start with '/'");
         }
+        if let Some(h) = &r.header {
+            if r.path_prefix.is_some() {
+                p.push(at("header"), "set at most one of pathPrefix and header");
+            }
+            if !is_header_name(&h.name) {
+                p.push(
+                    at("header.name"),
+                    "must be a lower-case HTTP header name (letters, digits, '-', '_')",
+                );
+            }
+            if h.value.is_empty() || h.value.len() > 256 || h.value.chars().any(char::is_control) {
+                p.push(
+                    at("header.value"),
+                    "must be 1 to 256 characters without control characters",
+                );
+            }
+        }
         ActionKind::RateLimit(RateLimit {
             limit,
             burst: r.burst,
             path_prefix: r.path_prefix.clone(),
+            header: r.header.as_ref().map(|h| (h.name.clone(), h.value.clone())),
             backend: r.backend.unwrap_or_default(),
         })
     } else if let Some(c) = &a.circuit_breaker {
@@ -156,4 +174,14 @@ fn validate_one(a: &ActionSpec, path: &str, p: &mut Problems) -> Option<Action> 
         keep: a.keep,
         dry_run: a.dry_run,
     })
+}
+
+/// A header name Envoy, Envoy Gateway and HTTP/2 accept as written: lower case,
+/// no pseudo-headers (`:path` is what `pathPrefix` is for).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
