@@ -99,7 +99,7 @@ impl Alertmanager {
             addr,
             child,
             server,
-            dir: dir,
+            dir,
         };
         am.wait_ready().await?;
         Ok((am, rx))
