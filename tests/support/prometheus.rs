@@ -31,6 +31,7 @@ pub struct Builder {
     history: Vec<String>,
     blocks: Vec<PathBuf>,
     scrape: Option<(SocketAddr, Duration)>,
+    alerting: Option<(String, SocketAddr)>,
 }
 
 impl Builder {
@@ -58,6 +59,13 @@ impl Builder {
         self
     }
 
+    /// Load `rules` (a rule file's YAML, whose groups state their own `interval`)
+    /// and send alerts to the Alertmanager at `alertmanager`.
+    pub fn alerting(mut self, rules: impl Into<String>, alertmanager: SocketAddr) -> Self {
+        self.alerting = Some((rules.into(), alertmanager));
+        self
+    }
+
     /// Backfill, write the config, start Prometheus and wait until it is ready.
     pub async fn start(self) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir for Prometheus");
@@ -72,7 +80,16 @@ impl Builder {
             copy_dir(src, &data);
         }
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, config_yaml(self.scrape)).expect("write prometheus.yml");
+        let mut yaml = config_yaml(self.scrape);
+        if let Some((rules, am)) = &self.alerting {
+            let file = dir.path().join("rules.yml");
+            std::fs::write(&file, rules).expect("write rules.yml");
+            yaml.push_str(&format!(
+                "rule_files: [\"{}\"]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"{am}\"]\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, yaml).expect("write prometheus.yml");
 
         let mut prom = Prometheus {
             port: free_port(),
