@@ -174,6 +174,14 @@ pub(super) fn issued(events: &[Event]) -> Vec<(&'static str, Operation)> {
         .collect()
 }
 
+/// The Incident list a new leader reads at the start of its leadership.
+pub(super) fn incident_list(stored: &Value) -> Value {
+    json!({
+        "apiVersion": "firebreak.dev/v1alpha1", "kind": "IncidentList",
+        "metadata": {"resourceVersion": "700"}, "items": [stored.clone()]
+    })
+}
+
 pub(super) fn body(received: &[Received], i: usize) -> &Value {
     received[i].body.as_ref().expect("a body")
 }
@@ -259,10 +267,7 @@ async fn a_new_leader_continues_the_incident_without_repeating_an_action() {
     // then clears for `clearFor`, nothing is issued again; at resolution the rate
     // limit is reverted once (the notification has nothing to revert).
     let (client, server) = mock_client("risk");
-    let list = json!({
-        "apiVersion": "firebreak.dev/v1alpha1", "kind": "IncidentList",
-        "metadata": {"resourceVersion": "700"}, "items": [stored.clone()]
-    });
+    let list = incident_list(&stored);
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use super::tests::{
     DEPLOYMENT, ENVOY_FILTER, EVENTS, INCIDENT, INCIDENT_STATUS, INCIDENTS, LIST_INCIDENTS,
-    PLAYBOOK_STATUS, body, deployment, entry_of, evaluator_with, issued, source_high_until,
+    PLAYBOOK_STATUS, body, deployment, entry_of, evaluator_with, incident_list, issued,
+    source_high_until,
 };
 use crate::engine::{Event, EventKind};
 use crate::incident::{Operation, StepState};
@@ -284,10 +285,7 @@ async fn a_new_leader_continues_the_backoff_without_spending_the_budget_again() 
     stored["status"] = body(&received, 3)["status"].clone();
 
     let (client, server) = mock_client("risk");
-    let list = json!({
-        "apiVersion": "firebreak.dev/v1alpha1", "kind": "IncidentList",
-        "metadata": {"resourceVersion": "700"}, "items": [stored.clone()]
-    });
+    let list = incident_list(&stored);
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
         // t(15): the retry that was due, from the recorded undo (no re-read).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::tests::{
     DEPLOYMENT, EVENTS, INCIDENT, INCIDENT_STATUS, INCIDENTS, LIST_INCIDENTS, PLAYBOOK_STATUS,
-    body, deployment, entry_of, evaluator_with, issued, source_high_until,
+    body, deployment, entry_of, evaluator_with, incident_list, issued, source_high_until,
 };
 use crate::incident::Operation;
 use crate::operator::catalog::Catalog;
@@ -95,10 +95,7 @@ async fn a_new_leader_reverts_with_the_previous_leaders_ledger_exactly_once() {
 
     // Leader B: continues from the resource.
     let (client, server) = mock_client("risk");
-    let list = json!({
-        "apiVersion": "firebreak.dev/v1alpha1", "kind": "IncidentList",
-        "metadata": {"resourceVersion": "700"}, "items": [stored.clone()]
-    });
+    let list = incident_list(&stored);
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
         // t(15), t(30): the scale is still as A set it: read, nothing written.
