@@ -109,6 +109,19 @@ impl Engine {
             .find(|i| i.id == *id)
     }
 
+    /// [`Self::record`], else the incident among `finished` (dropped by the last
+    /// evaluation: resolved with nothing left to revert).
+    pub fn record_or_finished<'a>(
+        &'a self,
+        pb: &PlaybookId,
+        target: &str,
+        id: &crate::incident::IncidentId,
+        finished: &'a [Incident],
+    ) -> Option<&'a Incident> {
+        self.record(pb, target, id)
+            .or_else(|| finished.iter().find(|i| i.id == *id))
+    }
+
     /// Count guarded actions a previous leader issued at `at` against the budgets.
     pub fn restore_spent(&mut self, pb: &PlaybookId, at: &[Timestamp]) {
         for t in at {

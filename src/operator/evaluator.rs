@@ -231,9 +231,7 @@ impl<S: MetricSource> Evaluator<S> {
         self.publisher.publish(entry, &events).await;
         let engine = &self.engine;
         self.notifier.notify(pb, &events, |target, id| {
-            engine
-                .record(&pb.id, target, id)
-                .or_else(|| eval.finished.iter().find(|i| i.id == *id))
+            engine.record_or_finished(&pb.id, target, id, &eval.finished)
         });
         self.write_status(entry, targets.len(), now).await;
         self.metrics
@@ -291,9 +289,8 @@ impl<S: MetricSource> Evaluator<S> {
         for (id, target) in ids {
             let record = self
                 .engine
-                .record(&entry.playbook.id, target, id)
-                .cloned()
-                .or_else(|| finished.iter().find(|i| i.id == *id).cloned());
+                .record_or_finished(&entry.playbook.id, target, id, finished)
+                .cloned();
             let Some(record) = record else { continue };
             if let Err(e) = self.writer.sync(entry, &record, events).await {
                 tracing::warn!(incident = %id, error = %e, "writing the Incident failed; retried next cycle");

@@ -43,8 +43,7 @@ impl DryRun {
         id: &crate::incident::IncidentId,
     ) -> Option<&crate::incident::Incident> {
         self.engine
-            .record(pb, target, id)
-            .or_else(|| self.finished.iter().find(|i| i.id == *id))
+            .record_or_finished(pb, target, id, &self.finished)
     }
 
     /// Evaluate `pb` at `now` on `results` (aligned with its detectors); the timeline entries.
