@@ -71,6 +71,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "diagnostics": {"exec": True},
     },
     "notify-only": {"actions": {"enabled": ["notify"]}},
+    "recording rules": {
+        "recordingRules": {"enabled": True, "labels": {"release": "kube-prometheus-stack", "team": "sre"}},
+    },
+    "recorded queries without managed rules": {"queryMode": "recorded"},
     "servicemonitor+networkpolicy": {
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
         "networkPolicy": {
@@ -138,6 +142,7 @@ REFUSED = {
         "needs diagnostics in actions.enabled",
     ),
     "unknown action": ({"actions": {"enabled": ["reboot"]}}, "/actions/enabled/0"),
+    "unknown query mode": ({"queryMode": "cached"}, "/queryMode"),
     "misspelt value": ({"dryrun": False}, "dryrun"),
     "slack without a secret": ({"slack": {"enabled": True}}, "slack.tokenSecret.name"),
     "kafka without brokers": ({"kafka": {"enabled": True}}, "needs kafka.brokers"),

@@ -93,6 +93,9 @@ ENV_CONTRACT = {
     "FIREBREAK_LOG",
     "FIREBREAK_ACTIONS",
     "FIREBREAK_DIAGNOSTICS_EXEC",
+    "FIREBREAK_QUERY_MODE",
+    "FIREBREAK_RECORDING_RULES",
+    "FIREBREAK_RECORDING_RULE_LABELS",
 }
 SECRET_ENV_WORDS = ("TOKEN", "PASSWORD", "SECRET", "WEBHOOK", "CREDENTIAL")
 # Planted in scenario values: must never appear in a rendered manifest except
@@ -101,6 +104,10 @@ SENTINELS = ("xoxb-sentinel-slack-token", "https://hooks.slack.test/sentinel-web
 
 
 # --- RBAC ---------------------------------------------------------------------
+# One PrometheusRule per Playbook, server-side applied.
+RECORDING_RULES = {("monitoring.coreos.com", "prometheusrules"): {"get", "create", "patch"}}
+
+
 def expected_grants(v: dict) -> dict[tuple[str, str], set[str]]:
     grants: dict[tuple[str, str], set[str]] = {}
     parts = [BASE] + [PER_ACTION[a] for a in v["actions"]["enabled"]]
@@ -109,6 +116,8 @@ def expected_grants(v: dict) -> dict[tuple[str, str], set[str]]:
             parts += [PER_BACKEND[(action, b)] for b in v["actions"][key]]
     if v["diagnostics"]["exec"]:
         parts.append(DIAGNOSTICS_EXEC)
+    if v["recordingRules"]["enabled"]:
+        parts.append(RECORDING_RULES)
     for part in parts:
         for gr, verbs in part.items():
             grants.setdefault(gr, set()).update(verbs)
@@ -250,7 +259,13 @@ def check_env(where: str, c: dict, v: dict) -> list[str]:
         "FIREBREAK_WATCH_NAMESPACES": ",".join(v["watchNamespaces"]),
         "FIREBREAK_ADMIN_ADDR": f"0.0.0.0:{v['admin']['port']}",
         "FIREBREAK_PROMETHEUS_URL": v["prometheus"]["url"],
+        "FIREBREAK_QUERY_MODE": v["queryMode"] or ("recorded" if v["recordingRules"]["enabled"] else "detector"),
     }
+    if v["recordingRules"]["enabled"]:
+        wanted["FIREBREAK_RECORDING_RULES"] = "true"
+        wanted["FIREBREAK_RECORDING_RULE_LABELS"] = ",".join(
+            f"{k}={val}" for k, val in sorted(v["recordingRules"]["labels"].items())
+        )
     for name, want in wanted.items():
         have = env.get(name, {}).get("value")
         if have != want:

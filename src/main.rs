@@ -46,6 +46,18 @@ enum Command {
         #[arg(long)]
         queries: bool,
     },
+    /// Print Prometheus recording rules for the playbooks' detectors (`--query-mode recorded`).
+    Rules {
+        /// Playbook files or directories (searched recursively for *.yaml, *.yml).
+        #[arg(default_value = "playbooks")]
+        paths: Vec<PathBuf>,
+        /// A rule file, or prometheus-operator `PrometheusRule` objects.
+        #[arg(long, value_enum, default_value_t = firebreak::playbook::cli::RulesFormat::File)]
+        format: firebreak::playbook::cli::RulesFormat,
+        /// Labels for the `PrometheusRule` objects (`key=value`), for Prometheus' `ruleSelector`.
+        #[arg(long = "label", value_parser = firebreak::operator::args::parse_label)]
+        labels: Vec<(String, String)>,
+    },
     /// Print the CustomResourceDefinitions generated from the Rust types.
     Crd,
     /// Incident events on Kafka: follow them, or print their JSON Schema.
@@ -91,6 +103,24 @@ fn main() -> Result<ExitCode> {
                 &paths,
                 queries,
                 &mut std::io::stdout().lock(),
+            )?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Rules {
+            paths,
+            format,
+            labels,
+        } => {
+            let ok = firebreak::playbook::cli::render_rules(
+                &paths,
+                format,
+                &labels.into_iter().collect(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
             )?;
             Ok(if ok {
                 ExitCode::SUCCESS

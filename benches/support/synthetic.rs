@@ -15,7 +15,7 @@ spec:
   target:
     kind: Deployment
     selector: {matchLabels: {tier: bench}}
-  interval: 5s
+  interval: 15s
   detectors:
     - name: cpu
       cpuSaturation: {window: 10m}

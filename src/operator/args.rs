@@ -31,9 +31,25 @@ pub struct OperatorArgs {
     /// rest is captured and the exec is noted as skipped.
     #[arg(long, env = "FIREBREAK_DIAGNOSTICS_EXEC", default_value_t = false)]
     pub diagnostics_exec: bool,
+    /// Keep a prometheus-operator `PrometheusRule` recording each valid playbook's
+    /// detectors (owned by the Playbook); pair with `--query-mode recorded`.
+    #[arg(long, env = "FIREBREAK_RECORDING_RULES", default_value_t = false)]
+    pub recording_rules: bool,
+    /// Labels of those `PrometheusRule`s (`key=value`, comma separated), for the
+    /// Prometheus `ruleSelector`, e.g. `release=kube-prometheus-stack`.
+    #[arg(long, env = "FIREBREAK_RECORDING_RULE_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub recording_rule_labels: Vec<(String, String)>,
     /// Namespaces to watch, comma separated; empty: the whole cluster.
     #[arg(long, env = "FIREBREAK_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,
+}
+
+/// `key=value`.
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?}: expected key=value"))
 }
 
 /// Where the operator serves `/metrics`, `/healthz` and `/readyz` unless `--admin-addr` says.

@@ -2,15 +2,18 @@
 //! evaluator reads in step with the cluster, and report the verdict in the
 //! Playbook's status.
 //!
-//! Reconcile is a short pipeline: validate (pure) → update the catalog →
+//! Reconcile is a short pipeline: validate (pure) → with `--recording-rules`,
+//! apply the playbook's `PrometheusRule` ([`rules`]) → update the catalog →
 //! patch the status fields the controller owns ([`super::status`]) when they
 //! changed → on a newly invalid spec, a Warning Event. An invalid playbook is
 //! a verdict, not an error: it waits for the next change of the object.
 //! Errors are API failures, retried per object with exponential backoff.
 
 mod backoff;
+mod rules;
 mod run;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +58,11 @@ pub enum Error {
         playbook: String,
         source: kube::Error,
     },
+    #[error("playbook {playbook}: applying its PrometheusRule: {source}")]
+    ApplyRules {
+        playbook: String,
+        source: kube::Error,
+    },
     #[error("playbook without a name or namespace")]
     MissingMetadata,
 }
@@ -65,6 +73,7 @@ impl Error {
         match self {
             Error::PatchStatus { .. } => "patch_status",
             Error::PublishEvent { .. } => "publish_event",
+            Error::ApplyRules { .. } => "apply_rules",
             Error::MissingMetadata => "missing_metadata",
         }
     }
@@ -73,7 +82,9 @@ impl Error {
     /// another writer raced us (409). Others (403, 422, …) need a person.
     pub fn is_transient(&self) -> bool {
         let source = match self {
-            Error::PatchStatus { source, .. } | Error::PublishEvent { source, .. } => source,
+            Error::PatchStatus { source, .. }
+            | Error::PublishEvent { source, .. }
+            | Error::ApplyRules { source, .. } => source,
             Error::MissingMetadata => return false,
         };
         match source {
@@ -94,6 +105,8 @@ pub struct Context {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     backoff: Backoff,
+    /// Labels of the `PrometheusRule` kept per valid playbook; `None`: no rules.
+    recording_rules: Option<BTreeMap<String, String>>,
 }
 
 impl Context {
@@ -112,7 +125,14 @@ impl Context {
             clock,
             metrics,
             backoff: Backoff::default(),
+            recording_rules: None,
         }
+    }
+
+    /// Keep a `PrometheusRule` with these labels for every valid playbook.
+    pub fn with_recording_rules(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.recording_rules = Some(labels);
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -158,6 +178,15 @@ async fn apply(pb: &Playbook, ctx: &Context) -> Result<(&'static str, Action), E
     let id = PlaybookId { namespace, name };
     match validate(pb) {
         Ok(model) => {
+            // Before the catalog: a playbook read through recorded series needs them first.
+            if let Some(labels) = &ctx.recording_rules {
+                rules::apply(&ctx.client, &model, &pb.uid().unwrap_or_default(), labels)
+                    .await
+                    .map_err(|source| Error::ApplyRules {
+                        playbook: id.to_string(),
+                        source,
+                    })?;
+            }
             ctx.catalog.upsert(Entry {
                 playbook: Arc::new(model),
                 uid: pb.uid().unwrap_or_default(),
@@ -251,6 +280,8 @@ async fn warn_invalid(pb: &Playbook, id: &PlaybookId, problems: &[Problem], ctx:
     }
 }
 
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -40,7 +40,8 @@ use crate::runner::query::gather_timed;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::ActionLabels;
 
-/// How often the loop wakes to see which playbooks are due.
+/// Longest sleep between looks at the catalog, so that a new playbook is
+/// evaluated within this long; due playbooks wake the loop at their own time.
 const TICK: Duration = Duration::from_secs(1);
 
 /// What the operator watches: the workloads, and the namespaces (empty: all).
@@ -60,6 +61,7 @@ pub struct Evaluator<S = PrometheusSource> {
     writer: IncidentWriter,
     publisher: IncidentEvents,
     notifier: Notifier,
+    query_mode: QueryMode,
     workloads: Workloads,
     watch_namespaces: Vec<String>,
     next_due: HashMap<PlaybookId, Instant>,
@@ -88,6 +90,7 @@ impl<S: MetricSource> Evaluator<S> {
             global,
             publisher,
             notifier: Notifier::default(),
+            query_mode: QueryMode::Detector,
             workloads: watched.workloads,
             watch_namespaces: watched.namespaces,
             next_due: HashMap::new(),
@@ -98,6 +101,13 @@ impl<S: MetricSource> Evaluator<S> {
     /// Send incident notices to these sinks (Kafka, Slack).
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = notifier;
+        self
+    }
+
+    /// Read detectors' recorded series instead of running their queries
+    /// (the rules `firebreak rules` renders must be loaded in Prometheus).
+    pub fn with_query_mode(mut self, mode: QueryMode) -> Self {
+        self.query_mode = mode;
         self
     }
 
@@ -123,8 +133,9 @@ impl<S: MetricSource> Evaluator<S> {
             self.workloads.ready().await;
             let mut listed = self.list_open().await;
             loop {
+                let wake = self.next_wake();
                 tokio::select! {
-                    () = tokio::time::sleep(TICK) => {}
+                    () = tokio::time::sleep_until(wake) => {}
                     _ = leader.changed() => {}
                     _ = shutdown.changed() => {}
                 }
@@ -186,16 +197,26 @@ impl<S: MetricSource> Evaluator<S> {
         }
     }
 
-    async fn tick(&mut self) {
+    /// When the next playbook is due, or [`TICK`] from now, whichever is sooner.
+    fn next_wake(&self) -> Instant {
         let now = Instant::now();
+        self.catalog
+            .snapshot()
+            .iter()
+            .map(|e| self.next_due.get(&e.playbook.id).copied().unwrap_or(now))
+            .fold(now + TICK, Instant::min)
+    }
+
+    async fn tick(&mut self) {
         for entry in self.catalog.snapshot() {
+            let now = Instant::now();
             let id = entry.playbook.id.clone();
             let due = self.next_due.get(&id).copied().unwrap_or(now);
             if due > now {
                 continue;
             }
             self.next_due
-                .insert(id, now + entry.playbook.interval.as_std());
+                .insert(id, next_due(due, entry.playbook.interval.as_std(), now));
             self.restore(&entry);
             self.cycle(&entry, Timestamp::now()).await;
         }
@@ -206,7 +227,7 @@ impl<S: MetricSource> Evaluator<S> {
         let pb = &entry.playbook;
         let started = std::time::Instant::now();
         let targets = self.workloads.targets(pb);
-        let timed = gather_timed(&self.source, pb, QueryMode::Detector, now).await;
+        let timed = gather_timed(&self.source, pb, self.query_mode, now).await;
         let mut results = Vec::with_capacity(timed.len());
         for (d, (r, took)) in pb.detectors.iter().zip(timed) {
             let result = r.as_ref().err().map_or("ok", |m| m.reason());
@@ -340,6 +361,19 @@ impl<S: MetricSource> Evaluator<S> {
 mod diagnostics;
 mod drift;
 mod execute;
+
+/// The evaluation after one due at `due`: a fixed period from the first, so the
+/// schedule does not drift by each cycle's own time; ticks missed by a slow cycle
+/// are skipped, not run in a burst.
+fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let interval = interval.max(Duration::from_millis(100));
+    let mut next = due + interval;
+    while next <= now {
+        next += interval;
+    }
+    next
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

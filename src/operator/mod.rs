@@ -52,7 +52,7 @@ const CONTROLLER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Run the operator until SIGTERM or Ctrl-C, then release the Lease and stop.
 pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
-    let client = Client::try_default().await?;
+    let (client, watch_client) = clients().await?;
     let source = PrometheusSource::new(&args.prometheus)?;
     let identity = args::OperatorArgs::identity();
     let publisher = events::IncidentEvents::new(client.clone(), identity.clone());
@@ -76,6 +76,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         leader_election = op.leader_election,
         dry_run = op.dry_run,
         diagnostics_exec = op.diagnostics_exec,
+        query_mode = ?args.query_mode,
         "operator starting"
     );
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -90,8 +91,8 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
     let catalog = Catalog::default();
     // Every replica keeps the catalog warm, so a new leader evaluates at once;
     // status writes are idempotent, so standbys writing the same status is harmless.
-    let ctx = Arc::new(controller::Context::new(
-        client.clone(),
+    let mut ctx = controller::Context::new(
+        watch_client.clone(),
         catalog.clone(),
         kube::runtime::events::Reporter {
             controller: "firebreak".into(),
@@ -99,7 +100,11 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         },
         Arc::new(SystemClock),
         metrics.clone(),
-    ));
+    );
+    if op.recording_rules {
+        ctx = ctx.with_recording_rules(op.recording_rule_labels.iter().cloned().collect());
+    }
+    let ctx = Arc::new(ctx);
     let scope = if op.watch_namespaces.is_empty() {
         controller::WatchScope::Cluster
     } else {
@@ -112,7 +117,7 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         allowed_actions: (!op.actions.is_empty()).then(|| op.actions.iter().cloned().collect()),
         ..Default::default()
     };
-    let workloads = workloads::Workloads::watch(&client, &op.watch_namespaces).await;
+    let workloads = workloads::Workloads::watch(&watch_client, &op.watch_namespaces).await;
     let notifier = args
         .notify
         .notifier(&crate::notify::args::SinkContext {
@@ -133,7 +138,9 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         },
     )
     .with_notifier(notifier)
-    .with_diagnostics_exec(op.diagnostics_exec);
+    .with_query_mode(args.query_mode)
+    .with_diagnostics_exec(op.diagnostics_exec)
+    .with_stream_client(watch_client);
     let evaluating = tokio::spawn(evaluator.run(leader, stop_rx));
     // Ready once the process serves and watches: standbys must pass readiness too,
     // or rolling updates would stall behind the leader.
@@ -167,6 +174,23 @@ pub async fn run(args: &RunArgs) -> Result<(), OperatorError> {
         controller.abort();
     }
     Ok(())
+}
+
+/// The API server's longest answer to a request other than a watch (its own
+/// `--request-timeout` defaults to 1 m): a write that hangs past this is a
+/// transient failure, retried with backoff, and never holds the cycle.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A client whose requests time out after [`REQUEST_TIMEOUT`] (every write, the
+/// Lease, the evaluator's reads), and one without, for the long-lived watches.
+async fn clients() -> Result<(Client, Client), kube::Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    let watch = Client::try_from(config.clone())?;
+    let mut bounded = config;
+    bounded.read_timeout = Some(REQUEST_TIMEOUT);
+    Ok((Client::try_from(bounded)?, watch))
 }
 
 /// Resolves once shutdown has been signalled on `rx`.

@@ -9,6 +9,7 @@ pub mod locate;
 pub mod model;
 pub mod problem;
 pub mod promql;
+pub mod rules;
 pub mod spec;
 pub mod validate;
 

@@ -16,7 +16,8 @@ pub enum QueryMode {
     #[default]
     Detector,
     /// The detector values already recorded as `firebreak_signal{detector, namespace,
-    /// workload}`, as replay scenarios store them (or a recording rule would).
+    /// workload, playbook}` by the rules `firebreak rules` renders (replay
+    /// scenarios store the same series, without `playbook`).
     Recorded,
 }
 
@@ -24,25 +25,13 @@ pub enum QueryMode {
 pub fn detector_query(pb: &Playbook, d: &Detector, mode: QueryMode) -> DetectorQuery {
     let promql = match mode {
         QueryMode::Detector => promql::render(d, &pb.target, &pb.id.namespace),
-        QueryMode::Recorded => recorded(pb, d),
+        QueryMode::Recorded => crate::playbook::rules::recorded_query(pb, d),
     };
     DetectorQuery {
         playbook: pb.id.clone(),
         detector: d.name.clone(),
         promql,
     }
-}
-
-/// `firebreak_signal` for this detector; series with a `playbook` label must name this one.
-fn recorded(pb: &Playbook, d: &Detector) -> String {
-    format!(
-        "max by (namespace, workload) ({}{{detector={}, namespace={}, playbook=~{}}})",
-        crate::detect::file_source::SIGNAL_METRIC,
-        promql::quote(&d.name),
-        promql::quote(&pb.id.namespace),
-        // Empty or this playbook: a missing label matches the empty string.
-        promql::quote(&format!("|{}", pb.id.name)),
-    )
 }
 
 /// Run every detector's query at `now`; a failed query becomes that detector's no-data reason.

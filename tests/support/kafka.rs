@@ -23,6 +23,18 @@ pub struct Broker {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    store: Store,
+}
+
+/// Where the broker keeps what it acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// SQLite in the broker's directory: survives `stop` / `start_again`, one
+    /// SQLite commit per produce request.
+    Sqlite,
+    /// In memory, lost on `stop`: closest to Kafka's own acks=all path, which
+    /// does not fsync per request either.
+    Memory,
 }
 
 fn tansu() -> PathBuf {
@@ -38,10 +50,15 @@ fn free_port() -> u16 {
 
 impl Broker {
     pub async fn start() -> Broker {
+        Broker::start_with(Store::Sqlite).await
+    }
+
+    pub async fn start_with(store: Store) -> Broker {
         let mut b = Broker {
             port: free_port(),
             dir: tempfile::tempdir().expect("temp dir for tansu"),
             child: None,
+            store,
         };
         b.start_again().await;
         b
@@ -57,7 +74,10 @@ impl Broker {
         assert!(self.child.is_none(), "broker already running");
         let url = format!("tcp://127.0.0.1:{}", self.port);
         // tansu resolves the SQLite path against its working directory.
-        let store = "sqlite://tansu.db";
+        let store = match self.store {
+            Store::Sqlite => "sqlite://tansu.db",
+            Store::Memory => "memory://tansu/",
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -92,7 +112,7 @@ impl Broker {
         }
     }
 
-    /// Kill the broker (SIGKILL); the store stays for `start_again`.
+    /// Kill the broker (SIGKILL); a SQLite store stays for `start_again`.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

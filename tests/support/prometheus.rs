@@ -31,7 +31,8 @@ pub struct Builder {
     history: Vec<String>,
     blocks: Vec<PathBuf>,
     scrape: Option<(SocketAddr, Duration)>,
-    alerting: Option<(String, SocketAddr)>,
+    rules: Option<String>,
+    alertmanager: Option<SocketAddr>,
 }
 
 impl Builder {
@@ -62,7 +63,14 @@ impl Builder {
     /// Load `rules` (a rule file's YAML, whose groups state their own `interval`)
     /// and send alerts to the Alertmanager at `alertmanager`.
     pub fn alerting(mut self, rules: impl Into<String>, alertmanager: SocketAddr) -> Self {
-        self.alerting = Some((rules.into(), alertmanager));
+        self.rules = Some(rules.into());
+        self.alertmanager = Some(alertmanager);
+        self
+    }
+
+    /// Load `rules` (a rule file's YAML), e.g. recording rules.
+    pub fn rules(mut self, rules: impl Into<String>) -> Self {
+        self.rules = Some(rules.into());
         self
     }
 
@@ -81,12 +89,14 @@ impl Builder {
         }
         let config = dir.path().join("prometheus.yml");
         let mut yaml = config_yaml(self.scrape);
-        if let Some((rules, am)) = &self.alerting {
-            let file = dir.path().join("rules.yml");
-            std::fs::write(&file, rules).expect("write rules.yml");
+        // Always a rule file, so that `set_rules` can load rules later.
+        let rules = dir.path().join("rules.yml");
+        std::fs::write(&rules, self.rules.as_deref().unwrap_or("groups: []\n"))
+            .expect("write rules.yml");
+        yaml.push_str(&format!("rule_files: [\"{}\"]\n", rules.display()));
+        if let Some(am) = self.alertmanager {
             yaml.push_str(&format!(
-                "rule_files: [\"{}\"]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"{am}\"]\n",
-                file.display()
+                "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"{am}\"]\n"
             ));
         }
         std::fs::write(&config, yaml).expect("write prometheus.yml");
@@ -94,6 +104,7 @@ impl Builder {
         let mut prom = Prometheus {
             port: free_port(),
             log: dir.path().join("prometheus.log"),
+            rules,
             config,
             data,
             child: None,
@@ -125,6 +136,35 @@ pub fn create_blocks(file: &std::path::Path, out: &std::path::Path) {
     assert!(
         output.status.success(),
         "promtool create-blocks-from openmetrics failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `promtool tsdb create-blocks-from rules`: evaluate the recording rules in
+/// `rules` against the Prometheus at `url` from `start` to `end` (Unix seconds)
+/// every `step`, writing TSDB blocks under `out` (what users run to backfill
+/// new recording rules over history). Panics with promtool's output on failure.
+pub fn create_blocks_from_rules(
+    url: &str,
+    rules: &std::path::Path,
+    (start, end): (i64, i64),
+    step: Duration,
+    out: &std::path::Path,
+) {
+    let output = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "rules"])
+        .arg(format!("--url={url}"))
+        .arg(format!("--start={start}"))
+        .arg(format!("--end={end}"))
+        .arg(format!("--eval-interval={}s", step.as_secs()))
+        .arg(format!("--output-dir={}", out.display()))
+        .arg(rules)
+        .output()
+        .expect("run promtool (apt-get install -y prometheus)");
+    assert!(
+        output.status.success(),
+        "promtool create-blocks-from rules failed:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -173,6 +213,7 @@ fn free_port() -> u16 {
 pub struct Prometheus {
     port: u16,
     log: PathBuf,
+    rules: PathBuf,
     config: PathBuf,
     data: PathBuf,
     child: Option<Child>,
@@ -214,6 +255,51 @@ impl Prometheus {
         if let Err(e) = self.spawn_and_wait().await {
             panic!("restart: {e}");
         }
+    }
+
+    /// Replace the loaded rules (a rule file's YAML) and reload the config.
+    pub async fn set_rules(&self, rules: &str) {
+        std::fs::write(&self.rules, rules).expect("write rules.yml");
+        let reload = reqwest::Client::new()
+            .post(format!("{}/-/reload", self.url()))
+            .send()
+            .await
+            .expect("reload Prometheus");
+        assert!(
+            reload.status().is_success(),
+            "reload failed: {}",
+            reload.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Each rule group's name, last evaluation time and last error, from `/api/v1/rules`.
+    pub async fn rule_groups(&self) -> Vec<(String, f64, Option<String>)> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/rules", self.url()))
+            .send()
+            .await
+            .expect("GET /api/v1/rules")
+            .json()
+            .await
+            .expect("rules JSON");
+        body["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                let error = g["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| r["lastError"].as_str().filter(|e| !e.is_empty()))
+                    .map(str::to_owned);
+                (
+                    g["name"].as_str().unwrap_or_default().to_owned(),
+                    g["evaluationTime"].as_f64().unwrap_or(f64::NAN),
+                    error,
+                )
+            })
+            .collect()
     }
 
     /// Evaluate `promql` now; panics on any error (this is for test setup).

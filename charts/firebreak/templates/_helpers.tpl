@@ -158,6 +158,11 @@ needs update on the owner's finalizers (OwnerReferencesPermissionEnforcement). *
 {{- /* Targets: Deployments (and their ReplicaSets) or Argo Rollouts, read only. */}}
 {{- include "firebreak.grant" (list $r "apps" (list "deployments" "replicasets") $read) }}
 {{- include "firebreak.grant" (list $r "argoproj.io" (list "rollouts") $read) }}
+{{- if $v.recordingRules.enabled }}
+{{- /* One PrometheusRule per Playbook, server-side applied (create + patch),
+owned by the Playbook (its finalizers are already granted above). */}}
+{{- include "firebreak.grant" (list $r "monitoring.coreos.com" (list "prometheusrules") (list "get" "create" "patch")) }}
+{{- end }}
 {{- $enabled := $v.actions.enabled }}
 {{- if has "diagnostics" $enabled }}
 {{- include "firebreak.grant" (list $r "" (list "pods") (list "get" "list")) }}

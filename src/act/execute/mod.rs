@@ -43,6 +43,8 @@ pub struct Executor {
     client: kube::Client,
     /// Whether a diagnostics capture may run its `exec` (`--diagnostics-exec`).
     diagnostics_exec: bool,
+    /// The client an exec streams over: by default `client`.
+    stream_client: Option<kube::Client>,
 }
 
 /// One action to execute, with what the caller knows about it.
@@ -85,7 +87,15 @@ impl Executor {
         Executor {
             client,
             diagnostics_exec: false,
+            stream_client: None,
         }
+    }
+
+    /// Run diagnostics execs over `client` (one whose reads do not time out:
+    /// an exec may be silent for longer than a request, and has its own timeout).
+    pub fn with_stream_client(mut self, client: kube::Client) -> Self {
+        self.stream_client = Some(client);
+        self
     }
 
     /// Allow diagnostics captures to run their `exec` (off by default: it needs
@@ -118,8 +128,12 @@ impl Executor {
         let ActionKind::Diagnostics(spec) = &planned.action.kind else {
             return Err(ExecError::NotExecutable(planned.action.kind.as_str()));
         };
-        let outcome =
-            diagnostics::capture(&self.client, spec, &ctx, evidence, self.diagnostics_exec).await?;
+        let outcome = {
+            let exec = self
+                .diagnostics_exec
+                .then(|| self.stream_client.as_ref().unwrap_or(&self.client));
+            diagnostics::capture(&self.client, spec, &ctx, evidence, exec).await?
+        };
         tracing::info!(
             action = "diagnostics",
             requests = outcome.sent.len(),

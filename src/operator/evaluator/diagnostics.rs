@@ -15,7 +15,6 @@ use crate::engine::{DetectorResult, Event};
 use crate::incident::PlannedAction;
 use crate::operator::catalog::Entry;
 use crate::playbook::model::{Playbook, TargetRef};
-use crate::runner::QueryMode;
 use crate::runner::query::detector_query;
 
 /// The snapshot: each detector over the 15 minutes before the capture, every
@@ -27,6 +26,12 @@ impl<S: MetricSource> Evaluator<S> {
     /// Let diagnostics captures run their `exec` (`--diagnostics-exec`).
     pub fn with_diagnostics_exec(mut self, enabled: bool) -> Self {
         self.executor = self.executor.with_diagnostics_exec(enabled);
+        self
+    }
+
+    /// Stream diagnostics execs over `client` (no read timeout; see `Executor`).
+    pub fn with_stream_client(mut self, client: kube::Client) -> Self {
+        self.executor = self.executor.with_stream_client(client);
         self
     }
 
@@ -82,7 +87,7 @@ impl<S: MetricSource> Evaluator<S> {
     async fn snapshot(&self, pb: &Playbook, target: &TargetRef, now: Timestamp) -> Snapshot {
         let start = now.checked_sub(WINDOW).unwrap_or(now);
         let fetches = pb.detectors.iter().map(|d| {
-            let q = detector_query(pb, d, QueryMode::Detector);
+            let q = detector_query(pb, d, self.query_mode);
             async move {
                 let result = self.source.query_range(&q, start, now, STEP).await;
                 (q, result)

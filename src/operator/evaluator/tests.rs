@@ -393,3 +393,16 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
     assert_eq!(final_status["phase"], "Resolved");
     assert_eq!(final_status["steps"][1]["revert"]["state"], "Done");
 }
+
+#[test]
+fn schedule_keeps_its_phase_and_skips_missed_ticks() {
+    use std::time::Duration;
+    let t0 = tokio::time::Instant::now();
+    let s = Duration::from_secs;
+    // On time, or a cycle that took 3 s: the next is still 5 s after the last due.
+    assert_eq!(super::next_due(t0, s(5), t0), t0 + s(5));
+    assert_eq!(super::next_due(t0, s(5), t0 + s(3)), t0 + s(5));
+    // A cycle that overran two periods: the missed ones are skipped, the phase kept.
+    assert_eq!(super::next_due(t0, s(5), t0 + s(11)), t0 + s(15));
+    assert_eq!(super::next_due(t0, s(5), t0 + s(10)), t0 + s(15));
+}

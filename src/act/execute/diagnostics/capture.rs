@@ -29,7 +29,9 @@ pub(in super::super) async fn capture(
     spec: &DiagnosticsSpec,
     ctx: &RenderContext<'_>,
     evidence: &Evidence,
-    exec_enabled: bool,
+    // The client an allowed exec runs on (one without a read timeout: an exec
+    // has its own), `None` when exec is off.
+    exec_client: Option<&kube::Client>,
 ) -> Result<Outcome, ExecError> {
     let mut g = Gather {
         reads: Reads::new(client),
@@ -42,8 +44,10 @@ pub(in super::super) async fn capture(
     let events = g.events(ctx, &selection).await;
     let exec = match &spec.exec {
         None => None,
-        Some(_) if !exec_enabled => Some(EXEC_DISABLED.to_owned()),
-        Some(e) => Some(g.exec(e, &selection, &mut logs).await),
+        Some(e) => match exec_client {
+            None => Some(EXEC_DISABLED.to_owned()),
+            Some(c) => Some(g.exec(c, e, &selection, &mut logs).await),
+        },
     };
     if !g.reads.any() {
         // Nothing but our own readings: not worth calling a capture (RBAC, API down).
@@ -179,6 +183,7 @@ impl Gather<'_> {
     /// what became of it, for the summary.
     async fn exec(
         &mut self,
+        client: &kube::Client,
         spec: &ExecSpec,
         selection: &Selection,
         files: &mut Vec<File>,
@@ -193,7 +198,6 @@ impl Gather<'_> {
         let target = format!("{}/{container}", pod.name);
         let limit = usize::try_from(self.limits.max_log_bytes).unwrap_or(usize::MAX);
         let timeout = self.limits.exec_timeout;
-        let client = self.reads.client();
         let run = exec::run(
             client,
             self.ns,

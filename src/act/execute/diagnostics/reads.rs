@@ -33,10 +33,6 @@ impl<'a> Reads<'a> {
         }
     }
 
-    pub fn client(&self) -> &'a kube::Client {
-        self.client
-    }
-
     /// GET `path` as JSON; `None` (and a noted failure) when it fails.
     pub async fn json(&mut self, what: &str, path: String) -> Option<Value> {
         let request = Request::get(path);
