@@ -2,6 +2,7 @@
 //! module but uses only part of it, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod kafka;
 pub mod kube_history;
 pub mod prometheus;

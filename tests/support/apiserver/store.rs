@@ -104,7 +104,12 @@ impl Store {
     }
 
     /// Objects of the collection (one namespace or all) matching the selectors.
-    pub fn list(&self, t: &Target, labels: &[(String, String)], fields: &[(String, String)]) -> Vec<Value> {
+    pub fn list(
+        &self,
+        t: &Target,
+        labels: &[(String, String)],
+        fields: &[(String, String)],
+    ) -> Vec<Value> {
         self.objects
             .get(&t.collection)
             .into_iter()
@@ -118,14 +123,27 @@ impl Store {
 
     /// Store `object` as it comes (test setup and writes), stamping metadata.
     pub fn put(&mut self, collection: &str, mut object: Value) -> Value {
-        let ns = object["metadata"]["namespace"].as_str().unwrap_or_default().to_owned();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let old = self.objects.get(collection).and_then(|c| c.get(&(ns.clone(), name.clone())));
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let old = self
+            .objects
+            .get(collection)
+            .and_then(|c| c.get(&(ns.clone(), name.clone())));
         let generation = match old {
             None => 1,
             Some(old) => {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
-                if old.get("spec") == object.get("spec") { g } else { g + 1 }
+                if old.get("spec") == object.get("spec") {
+                    g
+                } else {
+                    g + 1
+                }
             }
         };
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
@@ -161,7 +179,11 @@ impl Store {
     pub fn create(&mut self, t: &Target, mut body: Value) -> Answer {
         if body["metadata"]["name"].as_str().is_none_or(str::is_empty) {
             let Some(prefix) = body["metadata"]["generateName"].as_str().map(str::to_owned) else {
-                return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "metadata.name: Required value");
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "metadata.name: Required value",
+                );
             };
             self.uids += 1;
             body["metadata"]["name"] = json!(format!("{prefix}{:05x}", self.uids));
@@ -169,10 +191,21 @@ impl Store {
         if let Some(ns) = &t.namespace {
             body["metadata"]["namespace"] = json!(ns);
         }
-        let name = body["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let key = Target { name: Some(name.clone()), subresource: None, ..t.clone() };
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = Target {
+            name: Some(name.clone()),
+            subresource: None,
+            ..t.clone()
+        };
         if self.get(&key).is_some() {
-            return status(StatusCode::CONFLICT, "AlreadyExists", format!("\"{name}\" already exists"));
+            return status(
+                StatusCode::CONFLICT,
+                "AlreadyExists",
+                format!("\"{name}\" already exists"),
+            );
         }
         (StatusCode::CREATED, self.put(&t.collection, body))
     }
@@ -214,7 +247,10 @@ impl Store {
             (None, true) => {
                 let mut body = body;
                 body["metadata"]["namespace"] = json!(t.namespace.clone().unwrap_or_default());
-                return (StatusCode::CREATED, self.put(&t.collection, strip_nulls(body)));
+                return (
+                    StatusCode::CREATED,
+                    self.put(&t.collection, strip_nulls(body)),
+                );
             }
             (None, false) => return not_found(t),
         };
@@ -251,13 +287,24 @@ impl Store {
             }
         };
         let stored = self.put(&t.collection, strip_nulls(next));
-        let answer = if sub == Some("scale") { scale_of(&stored) } else { stored };
+        let answer = if sub == Some("scale") {
+            scale_of(&stored)
+        } else {
+            stored
+        };
         (StatusCode::OK, answer)
     }
 
     pub fn delete(&mut self, t: &Target) -> Answer {
-        let key = (t.namespace.clone().unwrap_or_default(), t.name.clone().unwrap_or_default());
-        let Some(object) = self.objects.get_mut(&t.collection).and_then(|c| c.remove(&key)) else {
+        let key = (
+            t.namespace.clone().unwrap_or_default(),
+            t.name.clone().unwrap_or_default(),
+        );
+        let Some(object) = self
+            .objects
+            .get_mut(&t.collection)
+            .and_then(|c| c.remove(&key))
+        else {
             return not_found(t);
         };
         self.rv += 1;
@@ -312,7 +359,7 @@ pub fn selector(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn matches(o: &Value, labels: &[(String, String)], fields: &[(String, String)]) -> bool {
+pub fn matches(o: &Value, labels: &[(String, String)], fields: &[(String, String)]) -> bool {
     let label_ok = labels
         .iter()
         .all(|(k, v)| o["metadata"]["labels"][k].as_str() == Some(v.as_str()));
