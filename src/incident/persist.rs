@@ -101,6 +101,7 @@ pub fn status_of(inc: &Incident, previous: &IncidentStatus, events: &[Event]) ->
         timeline_dropped: previous.timeline_dropped,
         slack: previous.slack.clone(),
         events_published: previous.events_published,
+        pending_notices: previous.pending_notices.clone(),
     };
     for e in events
         .iter()

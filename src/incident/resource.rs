@@ -92,6 +92,11 @@ pub struct IncidentStatus {
     /// CloudEvents published to Kafka for this incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_published: Option<u64>,
+    /// The notices of the last change, written with it and cleared once every
+    /// sink has them: an operator killed in between publishes them on restart
+    /// (a transactional outbox; at least once, subscribers dedupe on `ce_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_notices: Vec<crate::notify::Notice>,
 }
 
 /// Entries kept in `status.timeline`: Kubernetes objects are limited to about 1.5 MiB.

@@ -92,12 +92,28 @@ impl Notifier {
         events: &[Event],
         record: impl Fn(&str, &IncidentId) -> Option<&'a Incident>,
     ) -> Vec<Notice> {
-        let notices = self.notices.build(pb, events, record);
+        let notices = self.build(pb, events, record);
+        self.publish(pb, &notices);
+        notices
+    }
+
+    /// The notices of `events`, not yet handed to any sink (the operator writes
+    /// them to the Incident first: see `IncidentStatus::pending_notices`).
+    pub fn build<'a>(
+        &mut self,
+        pb: &Playbook,
+        events: &[Event],
+        record: impl Fn(&str, &IncidentId) -> Option<&'a Incident>,
+    ) -> Vec<Notice> {
+        self.notices.build(pb, events, record)
+    }
+
+    /// Hand `notices` to every sink.
+    pub fn publish(&mut self, pb: &Playbook, notices: &[Notice]) {
         if !notices.is_empty() {
             for sink in &mut self.sinks {
-                sink.publish(pb, &notices);
+                sink.publish(pb, notices);
             }
         }
-        notices
     }
 }

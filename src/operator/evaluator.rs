@@ -67,6 +67,8 @@ pub struct Evaluator<S = PrometheusSource> {
     next_due: HashMap<PlaybookId, Instant>,
     /// Open incidents listed at the start of leadership, not yet continued.
     pending: HashMap<PlaybookId, Vec<IncidentResource>>,
+    /// Incidents whose pending notices were published again at restore, to clear.
+    republished: Vec<(String, String)>,
 }
 
 impl<S: MetricSource> Evaluator<S> {
@@ -95,6 +97,7 @@ impl<S: MetricSource> Evaluator<S> {
             watch_namespaces: watched.namespaces,
             next_due: HashMap::new(),
             pending: HashMap::new(),
+            republished: Vec::new(),
         }
     }
 
@@ -189,6 +192,13 @@ impl<S: MetricSource> Evaluator<S> {
                     self.engine.restore(pb, record, &readings);
                     self.engine.restore_spent(&pb.id, &persist::spent(&status));
                     self.notifier.restore(pb, &inc);
+                    // Written with the last change, maybe never handed to the sinks.
+                    if !status.pending_notices.is_empty() {
+                        tracing::info!(incident = %name, notices = status.pending_notices.len(), "publishing the notices of the last change again");
+                        self.notifier.publish(pb, &status.pending_notices);
+                        self.republished
+                            .push((pb.id.namespace.clone(), name.clone()));
+                    }
                 }
                 Err(e) => {
                     tracing::error!(incident = %name, playbook = %pb.id, error = %e, "cannot continue incident")
@@ -218,6 +228,9 @@ impl<S: MetricSource> Evaluator<S> {
             self.next_due
                 .insert(id, next_due(due, entry.playbook.interval.as_std(), now));
             self.restore(&entry);
+            for (namespace, incident) in std::mem::take(&mut self.republished) {
+                self.writer.clear_pending(&namespace, &incident).await;
+            }
             self.cycle(&entry, Timestamp::now()).await;
         }
     }
@@ -248,12 +261,21 @@ impl<S: MetricSource> Evaluator<S> {
         events.extend(self.check_drift(entry, &issued, &results, now).await);
         self.count_actions(&events);
         crate::telemetry::incidents::record_evaluation(&self.metrics, pb, &self.engine, &events);
-        self.write_incidents(entry, &events, &eval.finished).await;
-        self.publisher.publish(entry, &events).await;
+        // The status outbox: the notices are written with the change they tell
+        // of, then handed to the sinks, then cleared (see `pending_notices`).
         let engine = &self.engine;
-        self.notifier.notify(pb, &events, |target, id| {
-            engine.record_or_finished(&pb.id, target, id, &eval.finished)
-        });
+        let notices = if self.notifier.is_empty() {
+            Vec::new()
+        } else {
+            self.notifier.build(pb, &events, |target, id| {
+                engine.record_or_finished(&pb.id, target, id, &eval.finished)
+            })
+        };
+        self.write_incidents(entry, &events, &eval.finished, &notices)
+            .await;
+        self.publisher.publish(entry, &events).await;
+        self.notifier.publish(pb, &notices);
+        self.clear_published(&pb.id.namespace, &notices).await;
         self.write_status(entry, targets.len(), now).await;
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());
@@ -298,6 +320,7 @@ impl<S: MetricSource> Evaluator<S> {
         entry: &Entry,
         events: &[Event],
         finished: &[crate::incident::Incident],
+        notices: &[crate::notify::Notice],
     ) {
         let mut ids: Vec<(&IncidentId, &str)> = Vec::new();
         for e in events {
@@ -313,9 +336,18 @@ impl<S: MetricSource> Evaluator<S> {
                 .record_or_finished(&entry.playbook.id, target, id, finished)
                 .cloned();
             let Some(record) = record else { continue };
-            if let Err(e) = self.writer.sync(entry, &record, events).await {
+            if let Err(e) = self.writer.sync(entry, &record, events, notices).await {
                 tracing::warn!(incident = %id, error = %e, "writing the Incident failed; retried next cycle");
             }
+        }
+    }
+
+    /// Clear the notices each incident's status holds, now that the sinks have them.
+    async fn clear_published(&mut self, namespace: &str, notices: &[crate::notify::Notice]) {
+        let mut incidents: Vec<&str> = notices.iter().map(|n| n.incident.as_str()).collect();
+        incidents.dedup();
+        for incident in incidents {
+            self.writer.clear_pending(namespace, incident).await;
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Error as KubeError, Resource};
 use tracing::{debug, info, instrument, warn};
 
@@ -22,6 +22,7 @@ use crate::incident::resource::{
     Incident as IncidentResource, IncidentSpec, IncidentStatus, TIMELINE_LIMIT,
 };
 use crate::incident::{Incident, IncidentId, Phase};
+use crate::notify::Notice;
 use crate::playbook::spec::Playbook as PlaybookResource;
 
 mod listing;
@@ -170,6 +171,7 @@ impl IncidentWriter {
         entry: &Entry,
         incident: &Incident,
         events: &[Event],
+        notices: &[Notice],
     ) -> Result<Option<String>, WriteError> {
         let tracked = self.tracked.entry(incident.id.clone()).or_default();
         tracked.pending.extend(own_events(incident, events));
@@ -183,9 +185,20 @@ impl IncidentWriter {
             Some(stored) => stored,
             None => create_or_adopt(&api, entry, incident).await?,
         };
-        let written = write_status(&api, self.retry, incident, &tracked.pending, &mut stored)
-            .await
-            .map(|()| stored.uid.clone());
+        let notices: Vec<Notice> = notices
+            .iter()
+            .filter(|n| n.incident == incident.id.0)
+            .cloned()
+            .collect();
+        let written = write_status(
+            &api,
+            self.retry,
+            incident,
+            (&tracked.pending, &notices),
+            &mut stored,
+        )
+        .await
+        .map(|()| stored.uid.clone());
         match &written {
             Ok(_) => {
                 tracked.pending.clear();
@@ -200,6 +213,35 @@ impl IncidentWriter {
         }
         tracked.stored = Some(stored);
         written
+    }
+
+    /// Every sink has the notices written with the last change of `incident`
+    /// (in `namespace`): clear them from its status, so that a restart does not
+    /// publish them again. A failure only means they may be published twice.
+    pub async fn clear_pending(&mut self, namespace: &str, incident: &str) {
+        let api: Api<IncidentResource> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({"status": {"pendingNotices": null}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        match api
+            .patch_status(incident, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(written) => {
+                let tracked = self.tracked.get_mut(&IncidentId(incident.to_owned()));
+                if let Some(stored) = tracked.and_then(|t| t.stored.as_mut()) {
+                    stored.status.pending_notices.clear();
+                    if let Some(rv) = written.metadata.resource_version {
+                        stored.resource_version = rv;
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(incident, error = %e, "clearing published notices failed; a restart may publish them again");
+            }
+        }
     }
 }
 
@@ -277,18 +319,23 @@ async fn create_or_adopt(
     }
 }
 
+/// Write the status after `pending` events, with this change's `notices` (the
+/// status outbox: see `IncidentStatus::pending_notices`).
 async fn write_status(
     api: &Api<IncidentResource>,
     retry: RetryPolicy,
     incident: &Incident,
-    pending: &[Event],
+    (pending, notices): (&[Event], &[Notice]),
     stored: &mut Stored,
 ) -> Result<(), WriteError> {
     let name = &incident.id.0;
     let mut backoff = retry.backoff;
     for attempt in 1..=retry.attempts.max(1) {
         let events = not_yet_recorded(pending, &stored.status);
-        let status = status_of(incident, &stored.status, &events);
+        let mut status = status_of(incident, &stored.status, &events);
+        if !notices.is_empty() {
+            status.pending_notices = notices.to_vec();
+        }
         if status == stored.status {
             return Ok(());
         }

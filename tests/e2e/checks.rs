@@ -259,3 +259,49 @@ pub fn slack_replies_match_events(
         ids.len()
     );
 }
+
+/// The incident's events, deduplicated by `ce_id`, are exactly the steps of its
+/// timeline (as the Incident resource records them) that make an event, in order.
+pub fn events_match_timeline(events: &[Consumed], incident: &Value) {
+    let name = name(incident);
+    let mut seen = BTreeSet::new();
+    let got: Vec<&str> = events
+        .iter()
+        .filter(|e| e.key.as_deref() == Some(&name))
+        .filter(|e| seen.insert(e.header("ce_id").to_owned()))
+        .map(|e| {
+            e.header("ce_type")
+                .trim_start_matches("dev.firebreak.incident.")
+        })
+        .collect();
+    let timeline = incident["status"]["timeline"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        incident["status"]["timelineDropped"].is_null(),
+        "{name}: the timeline was cut; this check needs all of it"
+    );
+    let want: Vec<&str> = timeline
+        .iter()
+        .filter_map(|t| {
+            let message = t["message"].as_str().unwrap_or_default();
+            Some(match t["event"].as_str()? {
+                "incidentOpened" => "opened",
+                "incidentEscalated" => "escalated",
+                "incidentDeescalated" => "deescalated",
+                "incidentMitigated" => "mitigated",
+                "incidentResolved" => "resolved",
+                "actionFinished" if message.contains("failed") => "action.failed",
+                "actionFinished" if message.starts_with("Apply") && message.ends_with("done") => {
+                    "action.applied"
+                }
+                "actionFinished" if message.starts_with("Revert") && message.ends_with("done") => {
+                    "action.reverted"
+                }
+                _ => return None,
+            })
+        })
+        .collect();
+    assert_eq!(got, want, "{name}: events against the timeline");
+}

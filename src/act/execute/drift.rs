@@ -255,7 +255,7 @@ fn kind_of(request: &Request) -> String {
         .to_owned()
 }
 
-fn without_query(path: &str) -> String {
+pub(super) fn without_query(path: &str) -> String {
     path.split_once('?').map_or(path, |(p, _)| p).to_owned()
 }
 

@@ -9,6 +9,7 @@
 
 mod diagnostics;
 mod drift;
+mod landed;
 mod rollback;
 mod scale;
 mod send;
@@ -19,6 +20,8 @@ mod undo;
 mod tests;
 #[cfg(test)]
 mod tests_drift;
+#[cfg(test)]
+mod tests_landed;
 #[cfg(test)]
 mod tests_matrix;
 #[cfg(test)]
@@ -185,6 +188,7 @@ impl Executor {
                 let (read, undo) = scale::prepare(&self.client, s, &ctx).await?;
                 (vec![read], Some(undo))
             }
+            ActionKind::Restart => (Vec::new(), Some(Undo::Restarted { at: input.now })),
             _ => return Ok(nothing),
         };
         Ok(Outcome {
@@ -230,10 +234,17 @@ impl Executor {
             (Operation::Revert, ActionKind::Scale(s)) => {
                 scale::revert(&self.client, s, &ctx, input.undo).await?
             }
-            (Operation::Apply, ActionKind::Restart) => Outcome {
-                sent: send_all(&self.client, &render::render_apply(kind, &ctx)?).await?,
-                ..Outcome::default()
-            },
+            (Operation::Apply, ActionKind::Restart) => {
+                let mut ctx = ctx;
+                if let Some(Undo::Restarted { at }) = input.undo {
+                    ctx.now = *at;
+                }
+                Outcome {
+                    sent: send_all(&self.client, &render::render_apply(kind, &ctx)?).await?,
+                    undo: input.undo.cloned(),
+                    ..Outcome::default()
+                }
+            }
             // Rate limit: delete what the apply created. Rollback and restart
             // render no revert: they are not reversible.
             (
@@ -285,6 +296,7 @@ fn dry_run(input: &ExecInput<'_>, ctx: &RenderContext<'_>) -> Result<Outcome, Ex
                 *rl = fixed_rate(rl, *requests_per_second);
             }
         }
+        Some(Undo::Restarted { at }) => ctx.now = *at,
         Some(Undo::CreatedDestinationRule { .. } | Undo::RolledBack { .. }) | None => {}
     }
     let dry_run = match input.action.operation {

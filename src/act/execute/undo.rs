@@ -36,6 +36,10 @@ pub enum Undo {
         revision: u64,
         template_digest: String,
     },
+    /// The time a restart stamps on the pod template, recorded before it is
+    /// sent: sent again after a crash, the same stamp rolls nothing a second time.
+    #[serde(rename_all = "camelCase")]
+    Restarted { at: jiff::Timestamp },
 }
 
 /// FNV-1a (64 bit) over a canonical form of `value` (object keys sorted), in
@@ -256,7 +260,8 @@ mod tests {
                 "createdDestinationRule",
                 "patchedDestinationRule",
                 "scale",
-                "rolledBack"
+                "rolledBack",
+                "restarted"
             ]
         );
     }

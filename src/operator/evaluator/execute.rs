@@ -38,9 +38,51 @@ impl<S: MetricSource> Evaluator<S> {
             }
             _ => {}
         }
+        match self.landed(entry, action, results, now).await {
+            Ok(true) => return self.engine.record_outcome(action, Ok(()), now),
+            Ok(false) => {}
+            Err(e) => return self.failed(pb, action, &e, now),
+        }
         match self.send(entry, action, results, now).await {
             Ok(()) => self.engine.record_outcome(action, Ok(()), now),
             Err(e) => self.failed(pb, action, &e, now),
+        }
+    }
+
+    /// Whether an earlier attempt of this apply landed: its undo was recorded
+    /// before it was sent, then the answer or the process was lost (a timeout,
+    /// a crash before its outcome was written). Then it is done, not sent again.
+    async fn landed(
+        &mut self,
+        entry: &Entry,
+        action: &PlannedAction,
+        results: &[DetectorResult],
+        now: Timestamp,
+    ) -> Result<bool, ExecError> {
+        let pb = &entry.playbook;
+        let undo = self.engine.undo_of(action);
+        if undo.is_none() || action.operation != Operation::Apply {
+            return Ok(false);
+        }
+        let input = ExecInput {
+            action,
+            pb,
+            current_rps: crate::runner::dry_run::current_rps(pb, results, &action.target),
+            undo: undo.as_ref(),
+            now,
+        };
+        match self.executor.already_applied(input).await {
+            Ok(true) => {
+                tracing::info!(playbook = %pb.id, key = %action.key, "already in place: an earlier attempt landed; not sent again");
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) if e.is_transient() => Err(e),
+            // Unknown: send it; every apply is idempotent for what it sets.
+            Err(e) => {
+                tracing::debug!(key = %action.key, error = %e, "could not tell whether the apply landed");
+                Ok(false)
+            }
         }
     }
 
@@ -126,7 +168,7 @@ impl<S: MetricSource> Evaluator<S> {
             .engine
             .record(&action.playbook, &action.target.name, &action.incident)
             .cloned()?;
-        match self.writer.sync(entry, &record, &[]).await {
+        match self.writer.sync(entry, &record, &[], &[]).await {
             Ok(uid) => uid,
             Err(e) => {
                 tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");

@@ -68,9 +68,19 @@ fn opening(reply: Reply) -> Vec<Exchange> {
     ]
 }
 
+/// The read before a retry: did the failed attempt land after all? No.
+fn not_landed() -> Exchange {
+    expect(
+        Method::GET,
+        ENVOY_FILTER,
+        Reply::not_found("envoyfilters.networking.istio.io", "firebreak-ratelimit-pricer"),
+    )
+}
+
 /// A cycle that only retries the apply (answered with `reply`).
 fn retry(reply: Reply) -> Vec<Exchange> {
     vec![
+        not_landed(),
         expect(Method::PATCH, apply_path(), reply),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("510")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
@@ -188,8 +198,8 @@ async fn a_transient_failure_is_retried_after_one_interval_and_applied_once() {
         assert!(!held(&retried), "{name}: {retried:#?}");
         assert_eq!(finished(&retried), [StepState::Done { dry_run: false }]);
         // Both attempts sent the same filter (the ledger's rate, not re-resolved).
-        assert_eq!(body(&received, 2), body(&received, 8), "{name}");
-        let step = &body(&received, 9)["status"]["steps"][1];
+        assert_eq!(body(&received, 2), body(&received, 9), "{name}");
+        let step = &body(&received, 10)["status"]["steps"][1];
         assert_eq!(step["state"]["state"], "Done");
         assert!(step.get("retry").is_none(), "{step}");
         assert!(issued(&after).is_empty(), "{after:#?}");
@@ -288,7 +298,9 @@ async fn a_new_leader_continues_the_backoff_without_spending_the_budget_again() 
     let list = incident_list(&stored);
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
-        // t(15): the retry that was due, from the recorded undo (no re-read).
+        // t(15): the retry that was due, from the recorded undo (no re-read of
+        // the workload; only whether the failed attempt landed).
+        not_landed(),
         expect(Method::PATCH, apply_path(), server_error()),
         expect(
             Method::POST,
@@ -316,14 +328,45 @@ async fn a_new_leader_continues_the_backoff_without_spending_the_budget_again() 
     );
     assert_eq!(retrying(&retried), [(2, t(45))]);
     assert!(issued(&waiting).is_empty(), "{waiting:#?}");
-    let step = &body(&received, 4)["status"]["steps"][1];
+    let step = &body(&received, 5)["status"]["steps"][1];
     assert_eq!(step["retry"]["attempts"], 2, "{step}");
     assert_eq!(step["retry"]["nextAttemptAt"], "2026-03-02T09:24:45Z");
-    let timeline: Vec<&str> = body(&received, 4)["status"]["timeline"]
+    let timeline: Vec<&str> = body(&received, 5)["status"]["timeline"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert!(timeline.contains(&"actionRetried"), "{timeline:?}");
+}
+
+#[tokio::test]
+async fn an_apply_that_landed_although_its_answer_was_lost_is_not_sent_again() {
+    let (client, server) = mock_client("risk");
+    // The apply reached the server but timed out on the way back (504).
+    let timeout = Reply::Status(
+        StatusCode::GATEWAY_TIMEOUT,
+        "Timeout",
+        "the request timed out".to_owned(),
+    );
+    let mut script = opening(timeout);
+    let applied = super::tests_drift::applied_filter(&entry_of(PLAYBOOK));
+    // t(15): the filter is there, as applied: done, no second PATCH.
+    script.push(expect(Method::GET, ENVOY_FILTER, Reply::ok(applied)));
+    script.push(expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("510")));
+    script.push(quiet());
+    let server = server.run(script);
+    let (catalog, entry) = setup();
+    let mut ev = evaluator_with(client, &catalog, false, source_high_until(120));
+    ev.cycle(&entry, t(0)).await;
+    let second = ev.cycle(&entry, t(15)).await;
+    drop(ev);
+    let received = served(server).await;
+
+    // Retried by the engine, found in place by the executor: done, not sent.
+    assert_eq!(attempts(&second), [2]);
+    assert_eq!(finished(&second), [StepState::Done { dry_run: false }]);
+    // The script has no second PATCH: one would fail it.
+    let step = &body(&received, 9)["status"]["steps"][1];
+    assert_eq!(step["state"]["state"], "Done", "{step}");
 }

@@ -66,7 +66,12 @@ async fn creates_the_incident_owned_by_its_playbook_then_writes_its_status() {
     ]);
 
     let result = writer
-        .sync(&entry, &inc, &opening_events(&entry, Severity::Critical))
+        .sync(
+            &entry,
+            &inc,
+            &opening_events(&entry, Severity::Critical),
+            &[],
+        )
         .await;
     let tracked = writer.is_tracked(&inc.id);
     drop(writer);
@@ -146,13 +151,13 @@ async fn an_unchanged_status_sends_nothing() {
     ]);
 
     let first = writer
-        .sync(&entry, &inc, &opening_events(&entry, Severity::High))
+        .sync(&entry, &inc, &opening_events(&entry, Severity::High), &[])
         .await;
     // Next cycles: nothing happened to this incident (another target's event is ignored).
     let mut other = event(&entry, 60, false, EventKind::IncidentMitigated);
     other.target.name = "quoter".to_owned();
-    let second = writer.sync(&entry, &inc, &[]).await;
-    let third = writer.sync(&entry, &inc, &[other]).await;
+    let second = writer.sync(&entry, &inc, &[], &[]).await;
+    let third = writer.sync(&entry, &inc, &[other], &[]).await;
     drop(writer);
     let received = served(server).await;
 
@@ -195,9 +200,9 @@ async fn a_conflicting_status_write_is_redone_on_the_latest_object_keeping_its_s
         expect(Method::PUT, STATUS, Reply::Stored("5004")),
     ]);
 
-    let first = writer.sync(&entry, &inc, &opening).await;
+    let first = writer.sync(&entry, &inc, &opening, &[]).await;
     let escalation = escalated(&entry, &mut inc, 300, Severity::Critical);
-    let second = writer.sync(&entry, &inc, &escalation).await;
+    let second = writer.sync(&entry, &inc, &escalation, &[]).await;
     drop(writer);
     let received = served(server).await;
 
@@ -253,7 +258,7 @@ async fn adopts_an_incident_another_leader_created() {
 
     // The new leader restored the record and its first cycle escalates it.
     let escalation = escalated(&entry, &mut inc, 600, Severity::High);
-    let result = writer.sync(&entry, &inc, &escalation).await;
+    let result = writer.sync(&entry, &inc, &escalation, &[]).await;
     drop(writer);
     let received = served(server).await;
 
@@ -295,11 +300,11 @@ async fn gives_up_after_bounded_conflicts_and_writes_the_events_next_sync() {
     ]);
 
     let first = writer
-        .sync(&entry, &inc, &opening_events(&entry, Severity::High))
+        .sync(&entry, &inc, &opening_events(&entry, Severity::High), &[])
         .await;
     let escalation = escalated(&entry, &mut inc, 300, Severity::Critical);
-    let second = writer.sync(&entry, &inc, &escalation).await;
-    let third = writer.sync(&entry, &inc, &[]).await;
+    let second = writer.sync(&entry, &inc, &escalation, &[]).await;
+    let third = writer.sync(&entry, &inc, &[], &[]).await;
     drop(writer);
     let received = served(server).await;
 
@@ -331,7 +336,7 @@ async fn forgets_a_resolved_incident_after_its_final_write() {
     ]);
 
     let first = writer
-        .sync(&entry, &inc, &opening_events(&entry, Severity::Low))
+        .sync(&entry, &inc, &opening_events(&entry, Severity::Low), &[])
         .await;
     for step in &mut inc.steps {
         step.state = StepState::Done { dry_run: false };
@@ -346,7 +351,7 @@ async fn forgets_a_resolved_incident_after_its_final_write() {
             duration_seconds: 900,
         },
     )];
-    let second = writer.sync(&entry, &inc, &resolved).await;
+    let second = writer.sync(&entry, &inc, &resolved, &[]).await;
     let tracked = writer.is_tracked(&inc.id);
     drop(writer);
     let received = served(server).await;
@@ -373,11 +378,11 @@ async fn an_incident_deleted_behind_our_back_is_created_again() {
     ]);
 
     let first = writer
-        .sync(&entry, &inc, &opening_events(&entry, Severity::High))
+        .sync(&entry, &inc, &opening_events(&entry, Severity::High), &[])
         .await;
     let escalation = escalated(&entry, &mut inc, 120, Severity::Critical);
-    let second = writer.sync(&entry, &inc, &escalation).await;
-    let third = writer.sync(&entry, &inc, &[]).await;
+    let second = writer.sync(&entry, &inc, &escalation, &[]).await;
+    let third = writer.sync(&entry, &inc, &[], &[]).await;
     drop(writer);
     let received = served(server).await;
 
@@ -387,4 +392,54 @@ async fn an_incident_deleted_behind_our_back_is_created_again() {
     let last = received[4].body.as_ref().expect("body");
     assert_eq!(last["metadata"]["resourceVersion"], "6001");
     assert_eq!(timeline(&last["status"]), ["incidentEscalated"]);
+}
+
+/// A notice of this incident, as the notifier builds them.
+fn notice_of(id: &str) -> crate::notify::Notice {
+    serde_json::from_value(json!({
+        "schemaVersion": 1, "id": format!("{id}/opened"), "kind": "opened",
+        "at": "2025-06-02T09:00:00Z", "incident": id,
+        "playbook": {"namespace": NS, "name": "memory-leak"},
+        "target": {"namespace": NS, "kind": "Deployment", "name": "pricer"},
+        "severity": "critical", "phase": "open", "openedAt": "2025-06-02T09:00:00Z",
+        "readings": [],
+    }))
+    .expect("a notice")
+}
+
+#[tokio::test]
+async fn notices_are_written_with_their_change_then_cleared() {
+    let entry = entry();
+    let inc = opened(&entry, Severity::Critical);
+    let (mut writer, verifier) = writer();
+    let server = verifier.run(vec![
+        expect(Method::POST, CREATE, Reply::Stored("5001")),
+        expect(Method::PUT, STATUS, Reply::Stored("5002")),
+        expect(Method::PATCH, STATUS, Reply::Stored("5003")),
+    ]);
+    let notice = notice_of(ID);
+    let other = notice_of("another-incident");
+    writer
+        .sync(
+            &entry,
+            &inc,
+            &opening_events(&entry, Severity::Critical),
+            &[notice.clone(), other],
+        )
+        .await
+        .expect("synced");
+    writer.clear_pending(NS, ID).await;
+    // Nothing changed since: no write, and the cleared notices do not come back.
+    writer.sync(&entry, &inc, &[], &[]).await.expect("synced");
+    drop(writer);
+    let received = served(server).await;
+    let [_, put, patch] = bodies(&received)[..] else {
+        panic!("create, status, clear; got {received:?}")
+    };
+    assert_eq!(
+        put["status"]["pendingNotices"],
+        json!([serde_json::to_value(&notice).expect("json")]),
+        "only this incident's notices"
+    );
+    assert_eq!(patch, &json!({"status": {"pendingNotices": null}}));
 }

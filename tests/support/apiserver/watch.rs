@@ -54,11 +54,12 @@ pub(super) fn stream(
                 notified.as_mut().enable();
                 let lines: String = {
                     let inner = shared.lock();
-                    let lines = inner
-                        .store
-                        .changes
+                    let changes = &inner.store.changes;
+                    // In resourceVersion order: skip what this watch has seen.
+                    let from = changes.partition_point(|c| c.rv <= last);
+                    let lines = changes[from..]
                         .iter()
-                        .filter(|c| c.rv > last && c.collection == filter.target.collection)
+                        .filter(|c| c.collection == filter.target.collection)
                         .filter(|c| {
                             let ns = c.object["metadata"]["namespace"]
                                 .as_str()
