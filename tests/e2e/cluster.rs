@@ -52,12 +52,19 @@ pub fn add_workload(api: &ApiServer, w: &Workload, labels: &Value) {
             "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2},
         }),
     );
+    // The controller's hash label, as on every pod of a ReplicaSet.
+    let hash_label = match w.kind {
+        Kind::Deployment => "pod-template-hash",
+        Kind::Rollout => "rollouts-pod-template-hash",
+    };
+    let mut pod_labels = labels.clone();
+    pod_labels[hash_label] = json!(w.replica_set().rsplit('-').next());
     for (i, pod) in w.pods().iter().enumerate() {
         api.apply(
             PODS,
             json!({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod, "namespace": w.namespace, "labels": labels,
+                "metadata": {"name": pod, "namespace": w.namespace, "labels": pod_labels,
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                                   "name": w.replica_set(), "uid": format!("rs-{}", w.name),
                                                   "controller": true}]},

@@ -60,9 +60,7 @@ async fn a_restart_whose_stamp_is_on_the_template_has_landed() {
         undo: Some(Undo::Restarted { at: t(0) }),
         ..Case::apply(ActionKind::Restart)
     };
-    let stamped = |at: &str| {
-        json!({"kind": "Deployment", "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}})
-    };
+    let stamped = |at: &str| json!({"kind": "Deployment", "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}});
     let ours = t(0).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     assert!(landed(&case, stamped(&ours)).await);
     // An older restart's stamp (someone's kubectl): ours has not landed.

@@ -73,7 +73,10 @@ fn not_landed() -> Exchange {
     expect(
         Method::GET,
         ENVOY_FILTER,
-        Reply::not_found("envoyfilters.networking.istio.io", "firebreak-ratelimit-pricer"),
+        Reply::not_found(
+            "envoyfilters.networking.istio.io",
+            "firebreak-ratelimit-pricer",
+        ),
     )
 }
 

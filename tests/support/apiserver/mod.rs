@@ -58,11 +58,13 @@ pub enum FaultAnswer {
     Hang(Duration),
 }
 
-/// A scripted fault: the next `times` requests with `method` whose path contains `path`.
+/// A scripted fault: the next `times` requests with `method` whose path
+/// contains `path` (and whose body contains `body`, when set).
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub method: Method,
     pub path: String,
+    pub body: Option<String>,
     pub answer: FaultAnswer,
     pub times: usize,
 }
@@ -278,11 +280,16 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.strip_prefix("Bearer ") == Some(&shared.token));
     let params: BTreeMap<String, String> = url_params(&query);
+    let text = String::from_utf8_lossy(&body);
     let fault = if authorized {
-        take_fault(&shared, &method, &path)
+        take_fault(&shared, &method, &path, &text)
     } else {
         None
     };
+    if fault.is_some() {
+        // Marked at once: a held request is visible while it is held.
+        record(&shared, index, 0, true);
+    }
     let (code, answer) = match (&fault, authorized) {
         (_, false) => status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
         (Some(FaultAnswer::Status(c)), _) => {
@@ -347,12 +354,14 @@ fn record(shared: &Shared, index: usize, status: u16, faulted: bool) {
     }
 }
 
-fn take_fault(shared: &Shared, method: &Method, path: &str) -> Option<FaultAnswer> {
+fn take_fault(shared: &Shared, method: &Method, path: &str, body: &str) -> Option<FaultAnswer> {
     let mut inner = shared.lock();
-    let i = inner
-        .faults
-        .iter()
-        .position(|f| f.times > 0 && f.method == *method && path.contains(&f.path))?;
+    let i = inner.faults.iter().position(|f| {
+        f.times > 0
+            && f.method == *method
+            && path.contains(&f.path)
+            && f.body.as_ref().is_none_or(|b| body.contains(b))
+    })?;
     inner.faults[i].times -= 1;
     Some(inner.faults[i].answer.clone())
 }
