@@ -44,6 +44,10 @@ pub enum ExecError {
     /// A bug: the renderer gave no request (or no body) where one is expected.
     #[error("{0}: nothing rendered to send")]
     NothingRendered(&'static str),
+    /// The Incident could not be written before the action (its ledger, or the
+    /// owner its diagnostics need): nothing is sent until it can be.
+    #[error("writing the Incident first: {0}")]
+    Ledger(String),
 }
 
 impl ExecError {
@@ -67,6 +71,7 @@ impl ExecError {
             ExecError::SameTemplate { .. } => "same_template",
             ExecError::NotExecutable(_) => "not_executable",
             ExecError::NothingRendered(_) => "nothing_rendered",
+            ExecError::Ledger(_) => "ledger_write",
         }
     }
 
@@ -75,7 +80,7 @@ impl ExecError {
     pub fn is_transient(&self) -> bool {
         match self {
             ExecError::Api { code, .. } => matches!(code, 408 | 409 | 429 | 500..=599),
-            ExecError::Transport { .. } => true,
+            ExecError::Transport { .. } | ExecError::Ledger(_) => true,
             _ => false,
         }
     }

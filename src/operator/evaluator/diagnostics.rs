@@ -45,8 +45,13 @@ impl<S: MetricSource> Evaluator<S> {
     ) -> Vec<Event> {
         // Actions run before the cycle writes its Incidents, so at an incident's
         // first cycle the resource does not exist yet: write it now for its uid.
-        let Some(uid) = self.persist(entry, action).await else {
-            let reason = "the Incident resource could not be written; its diagnostics ConfigMaps need it as their owner".to_owned();
+        let uid = match self.persist(entry, action).await {
+            Ok(uid) => uid,
+            // Retried with backoff, as any transient failure.
+            Err(e) => return self.failed(&entry.playbook, action, &e, now),
+        };
+        let Some(uid) = uid else {
+            let reason = "the Incident resource has no uid; its diagnostics ConfigMaps need it as their owner".to_owned();
             tracing::warn!(
                 playbook = %action.playbook,
                 target = %action.target,

@@ -112,7 +112,7 @@ impl<S: MetricSource> Evaluator<S> {
                 // Persist what the apply will need to be undone or repeated before
                 // writing anything: a crash after the write must not lose it.
                 self.engine.record_undo(action, prepared.undo.clone(), None);
-                self.persist(entry, action).await;
+                self.persist(entry, action).await?;
                 undo = prepared.undo;
             }
         }
@@ -163,17 +163,20 @@ impl<S: MetricSource> Evaluator<S> {
         &mut self,
         entry: &Entry,
         action: &PlannedAction,
-    ) -> Option<String> {
-        let record = self
+    ) -> Result<Option<String>, ExecError> {
+        let Some(record) = self
             .engine
             .record(&action.playbook, &action.target.name, &action.incident)
-            .cloned()?;
-        match self.writer.sync(entry, &record, &[], &[]).await {
-            Ok(uid) => uid,
-            Err(e) => {
-                tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed");
-                None
-            }
-        }
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        self.writer
+            .sync(entry, &record, &[], &[])
+            .await
+            .map_err(|e| {
+                tracing::warn!(incident = %action.incident, error = %e, "writing the ledger failed; the action waits for it");
+                ExecError::Ledger(e.to_string())
+            })
     }
 }

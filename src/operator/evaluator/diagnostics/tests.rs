@@ -148,3 +148,46 @@ async fn a_diagnostics_step_is_captured_into_a_config_map_owned_by_the_new_incid
         )
     );
 }
+
+#[tokio::test]
+async fn an_incident_write_failing_holds_the_capture_for_a_retry_not_a_failure() {
+    let (client, server) = mock_client("risk");
+    let unavailable = || {
+        Reply::Status(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "etcd leader changed".to_owned(),
+        )
+    };
+    let server = server.run(vec![
+        // The resource is created, its status write fails: no owner uid yet.
+        expect(Method::POST, INCIDENTS, Reply::Stored("501")),
+        expect(Method::PUT, INCIDENT_STATUS, unavailable()),
+        // The cycle's own write fails again; Events and status go on.
+        expect(Method::PUT, INCIDENT_STATUS, unavailable()),
+        expect(Method::GET, DEPLOYMENT, super::super::tests::deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
+    ]);
+    let catalog = Catalog::default();
+    let entry = entry();
+    catalog.upsert(entry.clone());
+    let mut ev = evaluator(client, &catalog, false);
+    let events = ev.cycle(&entry, t(0)).await;
+    drop(ev);
+    served(server).await;
+    let retrying = events
+        .iter()
+        .any(|e| matches!(e.kind, crate::engine::EventKind::ActionRetrying { .. }));
+    let failed = events.iter().any(|e| {
+        matches!(
+            &e.kind,
+            crate::engine::EventKind::ActionFinished {
+                outcome: crate::incident::StepState::Failed { .. },
+                ..
+            }
+        )
+    });
+    assert!(retrying && !failed, "{events:#?}");
+}
