@@ -3,7 +3,8 @@
 //! the rules of `firebreak rules` record (`recorded`).
 //! 1. live cycle at 10,000 workloads × 4 detectors: queries per cycle, wall time
 //!    per cycle, the rules' evaluation time in Prometheus, and RSS of a
-//!    `firebreak run --standalone` process;
+//!    `firebreak run --standalone` process and of the operator, idle and at
+//!    10,000 Deployments (against the end-to-end tests' API server stand-in);
 //! 2. backtest of 7 days × 100 workloads × 4 detectors at a 30 s step over
 //!    recorded history (backfilled with `promtool tsdb create-blocks-from rules`)
 //!    and over the raw history, with the same range queries alone as a same-run
@@ -11,6 +12,11 @@
 //!
 //! Budgets: cycle < 0.5 s, RSS < 64 MiB, backtest < 10 s.
 
+#[path = "../tests/support/apiserver/mod.rs"]
+#[allow(dead_code)]
+mod apiserver;
+#[path = "support/operator_rss.rs"]
+mod operator_rss;
 #[path = "../tests/support/prometheus.rs"]
 #[allow(dead_code)]
 mod prometheus;
@@ -68,7 +74,8 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-async fn live(rt_started: Instant) {
+/// `operator_only`: the operator's RSS, none of the cycles.
+async fn live(rt_started: Instant, operator_only: bool) {
     let started = Instant::now();
     let target = ScrapeTarget::start(synthetic::scrape_text(LIVE_WORKLOADS, 0.0)).await;
     // Counters advance between scrapes so that rates and quantiles are real.
@@ -99,6 +106,11 @@ async fn live(rt_started: Instant) {
             .map_or(0.0, |s| s.sample().value()),
         started.elapsed().as_secs_f64()
     );
+    if operator_only {
+        operator_rss::operator_rss(&prom.url(), LIVE_WORKLOADS).await;
+        feeder.abort();
+        return;
+    }
     let pb = playbook();
     println!("  query mode detector (each detector's PromQL over the raw series):");
     cycles(&prom, &pb, QueryMode::Detector).await;
@@ -127,6 +139,7 @@ async fn live(rt_started: Instant) {
         t0.elapsed().as_secs_f64() * 1000.0
     );
     standalone_rss(&prom, QueryMode::Detector).await;
+    operator_rss::operator_rss(&prom.url(), LIVE_WORKLOADS).await;
 
     // The same detectors recorded by Prometheus: `firebreak rules`' groups.
     let rules =
@@ -482,13 +495,13 @@ fn main() {
         .build()
         .expect("runtime");
     let t = Instant::now();
-    // FIREBREAK_BENCH=live or backtest runs one part only.
+    // FIREBREAK_BENCH=live, backtest or operator (the operator's RSS) runs one part only.
     let only = std::env::var("FIREBREAK_BENCH").unwrap_or_default();
     rt.block_on(async {
         if only != "backtest" {
-            live(t).await;
+            live(t, only == "operator").await;
         }
-        if only != "live" {
+        if only.is_empty() || only == "backtest" {
             backtest_week().await;
         }
     });

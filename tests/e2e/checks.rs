@@ -262,7 +262,8 @@ pub fn slack_replies_match_events(
 
 /// The incident's events, deduplicated by `ce_id`, are exactly the steps of its
 /// timeline (as the Incident resource records them) that make an event, in order.
-pub fn events_match_timeline(events: &[Consumed], incident: &Value) {
+/// The incident's events on the topic against its timeline; returns how many.
+pub fn events_match_timeline(events: &[Consumed], incident: &Value) -> usize {
     let name = name(incident);
     let mut seen = BTreeSet::new();
     let got: Vec<&str> = events
@@ -304,4 +305,5 @@ pub fn events_match_timeline(events: &[Consumed], incident: &Value) {
         })
         .collect();
     assert_eq!(got, want, "{name}: events against the timeline");
+    want.len()
 }

@@ -83,9 +83,11 @@ impl KafkaArgs {
         let mut c = self.client_config()?;
         c.set("enable.idempotence", "true")
             .set("acks", "all")
-            // A message librdkafka gives up on goes back to the outbox and is sent
-            // again; 30 s keeps a dead broker from pinning it for librdkafka's 5 min.
-            .set("message.timeout.ms", "30000")
+            // librdkafka's default, 5 min: through a broker outage it keeps the
+            // events queued and sends them on reconnect. A timeout would make the
+            // idempotent producer bump its epoch and everything in flight go back
+            // to the outbox to be sent again; the outbox, not this, covers a crash.
+            .set("message.timeout.ms", "300000")
             .set("linger.ms", "1")
             .set("compression.type", "none");
         Ok(c)
