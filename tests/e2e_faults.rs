@@ -539,10 +539,11 @@ async fn kafka_down_for_a_minute_while_a_thousand_events_are_produced_delivers_a
     assert_eq!(events.len(), told, "every event of a timeline, no more");
 }
 
-/// Errors flapping around the medium and high thresholds, each dwell near the
-/// detector's `for`, for 10 minutes of the shipped timing (played 5x faster):
-/// one incident, each step once, within the budget; after it, a second burst
-/// inside the cooldown opens an incident whose mitigations are held.
+/// Errors flapping around the medium and high thresholds, most dwells near the
+/// detector's `for` (one at high well past it), for 10 minutes of the shipped
+/// timing (played 5x faster): one incident, each step once, within the budget;
+/// after it, a second burst inside the cooldown opens an incident whose
+/// mitigations are held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metric_flapping_for_ten_minutes_stays_within_the_guardrails() {
     const FACTOR: f64 = 5.0;
@@ -556,7 +557,8 @@ async fn a_metric_flapping_for_ten_minutes_stays_within_the_guardrails() {
         (0.04, 20.0),
         (0.055, 25.0),
         (0.045, 35.0),
-        (0.12, 40.0),
+        // Long enough past `for` that high is reached whatever the scheduling.
+        (0.12, 90.0),
         (0.09, 30.0),
         (0.11, 35.0),
         (0.03, 25.0),

@@ -1,6 +1,8 @@
 //! The workloads playbooks select: Deployments and Argo Rollouts, watched
 //! (metadata only) in the operator's scope, so each cycle reads its targets from
-//! memory instead of listing them.
+//! memory instead of listing them. A metadata watch asks the API server for
+//! `PartialObjectMetadata`: neither specs nor statuses cross the wire or are
+//! parsed, which is most of a Deployment's size.
 
 use std::collections::BTreeMap;
 
@@ -136,6 +138,7 @@ where
 {
     let writer = reflector::store::Writer::new(dyntype);
     let store = writer.as_reader();
+    // `Api<PartialObjectMeta<_>>`: kube sends the metadata-only Accept header.
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)

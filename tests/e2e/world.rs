@@ -30,12 +30,20 @@ pub struct World {
     pub api: ApiServer,
     pub config: Config,
     pub operator: Option<Operator>,
+    /// Last, so it is released after everything above has stopped.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// One world at a time per test binary: each runs the operator, Prometheus, a
+/// broker and the stand-ins on time-compressed playbooks, and two of them on
+/// two cores starve each other's timing (a flaky test, not a finding).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl World {
     /// Start every service with `workloads` in the cluster (labelled with
     /// `labels[i]`, the matching playbook's selector) and `playbooks` applied.
     pub async fn start(workloads: Vec<(Workload, Value)>, playbooks: &[Value]) -> World {
+        let turn = ONE_AT_A_TIME.lock().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let api = ApiServer::start(KUBE_TOKEN).await;
         cluster::serve_action_groups(&api);
@@ -82,6 +90,7 @@ impl World {
             api,
             config,
             operator: None,
+            _turn: turn,
         }
     }
 

@@ -11,6 +11,7 @@
 //! Unit tests use kube's `tower_test` mock instead (DESIGN.md); this is for
 //! what crosses a process boundary.
 
+mod list;
 pub mod store;
 mod watch;
 
@@ -258,6 +259,7 @@ async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let metadata = list::metadata_only(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let json_body = serde_json::from_slice::<Value>(&body).ok();
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or_default().to_owned();
@@ -315,17 +317,16 @@ async fn handle(
                 && let Some(t) = parse(&path)
             {
                 record(&shared, index, 200, false);
-                return watch::stream(shared.clone(), t, &params);
+                return watch::stream(shared.clone(), t, &params, metadata);
             }
-            match serve(
-                &shared,
-                &method,
-                &path,
-                &params,
-                content_type.as_deref(),
-                json_body,
-                &body,
-            ) {
+            let request = Incoming {
+                method: &method,
+                path: &path,
+                params: &params,
+                content_type: content_type.as_deref(),
+                metadata,
+            };
+            match serve(&shared, &request, json_body, &body) {
                 Served::Json(a) => a,
                 Served::Text(text) => {
                     record(&shared, index, 200, false);
@@ -371,15 +372,24 @@ enum Served {
     Text(String),
 }
 
-fn serve(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    params: &BTreeMap<String, String>,
-    content_type: Option<&str>,
-    body: Option<Value>,
-    raw: &Bytes,
-) -> Served {
+/// What [`serve`] needs of a request besides its body.
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    params: &'a BTreeMap<String, String>,
+    content_type: Option<&'a str>,
+    /// `Accept: …;as=PartialObjectMetadata[List]`.
+    metadata: bool,
+}
+
+fn serve(shared: &Shared, request: &Incoming<'_>, body: Option<Value>, raw: &Bytes) -> Served {
+    let Incoming {
+        method,
+        path,
+        params,
+        content_type,
+        metadata,
+    } = *request;
     if let Some(answer) = discovery(shared, path) {
         return Served::Json(answer);
     }
@@ -439,11 +449,13 @@ fn serve(
             let fields = selector(params.get("fieldSelector").map(String::as_str));
             let items = store.list(&t, &labels, &fields);
             let kind = list_kind(&t, &items);
-            (
-                StatusCode::OK,
-                json!({"kind": kind, "apiVersion": api_version(&t.collection),
-                       "metadata": {"resourceVersion": store.resource_version().to_string()},
-                       "items": items}),
+            list::page(
+                &kind,
+                &api_version(&t.collection),
+                items,
+                store.resource_version(),
+                params,
+                metadata,
             )
         }
         (Method::GET, Some(_)) => store.read(&t),

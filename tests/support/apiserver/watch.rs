@@ -1,6 +1,7 @@
 //! Watch streams: `?watch=true&resourceVersion=N` answers, one JSON line per
 //! change after N in the collection (and namespace, and selectors), as the API
-//! server streams them, until `timeoutSeconds` (at most 5 minutes).
+//! server streams them, until `timeoutSeconds` (at most 5 minutes); metadata
+//! only when the client asked for `PartialObjectMetadata`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -14,6 +15,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::list::as_metadata;
 use super::store::{Target, matches, selector};
 
 struct Filter {
@@ -26,6 +28,7 @@ pub(super) fn stream(
     shared: Shared,
     target: Target,
     params: &BTreeMap<String, String>,
+    metadata: bool,
 ) -> Response {
     let since: u64 = params
         .get("resourceVersion")
@@ -71,7 +74,14 @@ pub(super) fn stream(
                                 .is_none_or(|want| want == ns)
                         })
                         .filter(|c| matches(&c.object, &filter.labels, &filter.fields))
-                        .map(|c| format!("{}\n", json!({"type": c.kind, "object": c.object})))
+                        .map(|c| {
+                            let object = if metadata {
+                                as_metadata(&c.object)
+                            } else {
+                                c.object.clone()
+                            };
+                            format!("{}\n", json!({"type": c.kind, "object": object}))
+                        })
                         .collect();
                     last = inner.store.resource_version();
                     lines
