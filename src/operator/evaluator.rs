@@ -7,18 +7,17 @@
 //! that loses leadership drops its state, which now belongs to the new leader.
 //!
 //! Each cycle: gather (targets, detector queries) → decide (engine) → act
-//! (`execute`: transient failures are retried by the engine with backoff) →
-//! check applied mitigations for drift (`drift`) → write Incidents, Events,
-//! notices and Playbook status.
+//! (`execute`: transient failures are retried by the engine with backoff),
+//! recording and telling what has happened so far (`record`: Incidents, Events,
+//! notices) before each action that changes the cluster → check applied
+//! mitigations for drift (`drift`) → record and tell the rest → Playbook status.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -29,16 +28,15 @@ use super::workloads::Workloads;
 use crate::act::execute::Executor;
 use crate::detect::MetricSource;
 use crate::detect::prometheus::PrometheusSource;
-use crate::engine::{Engine, Event, EventKind};
+use crate::engine::{Engine, Event};
 use crate::incident::resource::Incident as IncidentResource;
-use crate::incident::{GlobalGuardrails, IncidentId, Operation, persist};
+use crate::incident::{GlobalGuardrails, persist};
 use crate::notify::Notifier;
-use crate::playbook::spec::NoDataStatus;
-use crate::playbook::{Playbook as PlaybookResource, PlaybookId};
+use crate::playbook::PlaybookId;
+use crate::playbook::model::ActionKind;
 use crate::runner::QueryMode;
 use crate::runner::query::gather_timed;
 use crate::telemetry::Metrics;
-use crate::telemetry::metrics::ActionLabels;
 
 /// Longest sleep between looks at the catalog, so that a new playbook is
 /// evaluated within this long; due playbooks wake the loop at their own time.
@@ -252,7 +250,17 @@ impl<S: MetricSource> Evaluator<S> {
             .set_kill_switch(self.global.kill_switch || entry.paused);
         let eval = self.engine.evaluate(pb, &targets, &results, now);
         let mut events = eval.events;
+        // What has happened is recorded and told before anything is changed:
+        // a crash mid-action then loses neither the decision (the readings a
+        // restarted operator needs to hold the detectors' severities) nor the
+        // outcomes of the steps before, nor their notices.
+        let mut recorded = 0;
         for action in &eval.actions {
+            if changes_something(action) && events.len() > recorded {
+                self.record_change(entry, &events[recorded..], &eval.finished)
+                    .await;
+                recorded = events.len();
+            }
             let outcome = self.execute(entry, action, &results, now).await;
             events.extend(outcome);
         }
@@ -261,138 +269,25 @@ impl<S: MetricSource> Evaluator<S> {
         events.extend(self.check_drift(entry, &issued, &results, now).await);
         self.count_actions(&events);
         crate::telemetry::incidents::record_evaluation(&self.metrics, pb, &self.engine, &events);
-        // The status outbox: the notices are written with the change they tell
-        // of, then handed to the sinks, then cleared (see `pending_notices`).
-        let engine = &self.engine;
-        let notices = if self.notifier.is_empty() {
-            Vec::new()
-        } else {
-            self.notifier.build(pb, &events, |target, id| {
-                engine.record_or_finished(&pb.id, target, id, &eval.finished)
-            })
-        };
-        self.write_incidents(entry, &events, &eval.finished, &notices)
+        self.record_change(entry, &events[recorded..], &eval.finished)
             .await;
-        self.publisher.publish(entry, &events).await;
-        self.notifier.publish(pb, &notices);
-        self.clear_published(&pb.id.namespace, &notices).await;
         self.write_status(entry, targets.len(), now).await;
         self.metrics
             .record_cycle(&pb.id.to_string(), started.elapsed());
         events
-    }
-
-    fn count_actions(&self, events: &[Event]) {
-        for e in events {
-            let (action, result) = match &e.kind {
-                EventKind::ActionIssued {
-                    action,
-                    operation,
-                    dry_run,
-                    attempt,
-                    ..
-                } => (
-                    *action,
-                    match (operation, dry_run) {
-                        (_, true) => "dry_run",
-                        _ if *attempt > 1 => "retried",
-                        (Operation::Apply, false) => "applied",
-                        (Operation::Revert, false) => "reverted",
-                    },
-                ),
-                EventKind::ActionHeld { key, .. } => (key.kind(), "held"),
-                EventKind::ActionRetrying { key, .. } => (key.kind(), "failed_transient"),
-                EventKind::MitigationDrifted { key, .. } => (key.kind(), "drifted"),
-                _ => continue,
-            };
-            self.metrics
-                .actions
-                .get_or_create(&ActionLabels {
-                    action: action.to_owned(),
-                    result: result.to_owned(),
-                })
-                .inc();
-        }
-    }
-
-    async fn write_incidents(
-        &mut self,
-        entry: &Entry,
-        events: &[Event],
-        finished: &[crate::incident::Incident],
-        notices: &[crate::notify::Notice],
-    ) {
-        let mut ids: Vec<(&IncidentId, &str)> = Vec::new();
-        for e in events {
-            if let Some(id) = &e.incident
-                && !ids.iter().any(|(i, _)| *i == id)
-            {
-                ids.push((id, e.target.name.as_str()));
-            }
-        }
-        for (id, target) in ids {
-            let record = self
-                .engine
-                .record_or_finished(&entry.playbook.id, target, id, finished)
-                .cloned();
-            let Some(record) = record else { continue };
-            if let Err(e) = self.writer.sync(entry, &record, events, notices).await {
-                tracing::warn!(incident = %id, error = %e, "writing the Incident failed; retried next cycle");
-            }
-        }
-    }
-
-    /// Clear the notices each incident's status holds, now that the sinks have them.
-    async fn clear_published(&mut self, namespace: &str, notices: &[crate::notify::Notice]) {
-        let mut incidents: Vec<&str> = notices.iter().map(|n| n.incident.as_str()).collect();
-        incidents.dedup();
-        for incident in incidents {
-            self.writer.clear_pending(namespace, incident).await;
-        }
-    }
-
-    /// The status fields the evaluator owns (the controller owns conditions).
-    async fn write_status(&self, entry: &Entry, targets: usize, now: Timestamp) {
-        let pb = &entry.playbook;
-        let active = self
-            .engine
-            .incidents()
-            .filter(|i| i.playbook == pb.id)
-            .count();
-        let counts = self.engine.missing_counts(&pb.id);
-        let mut no_data: Vec<NoDataStatus> = counts
-            .iter()
-            .filter_map(|((d, reason), n)| {
-                Some(NoDataStatus {
-                    detector: pb.detectors.get(*d)?.name.clone(),
-                    reason: (*reason).to_owned(),
-                    targets: i32::try_from(*n).unwrap_or(i32::MAX),
-                })
-            })
-            .collect();
-        no_data.sort_by(|a, b| (&a.detector, &a.reason).cmp(&(&b.detector, &b.reason)));
-        let patch = serde_json::json!({
-            "status": {
-                "targets": i32::try_from(targets).unwrap_or(i32::MAX),
-                "activeIncidents": i32::try_from(active).unwrap_or(i32::MAX),
-                "lastEvaluation": Time(now),
-                "noData": no_data,
-                "activeMitigations": self.engine.active_mitigations(&pb.id),
-            }
-        });
-        let api: Api<PlaybookResource> = Api::namespaced(self.client.clone(), &pb.id.namespace);
-        if let Err(e) = api
-            .patch_status(&pb.id.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            tracing::warn!(playbook = %pb.id, error = %e, "writing Playbook status failed");
-        }
     }
 }
 
 mod diagnostics;
 mod drift;
 mod execute;
+mod record;
+
+/// Whether executing `action` sends anything to the cluster (not a dry-run,
+/// not a Slack message, which the notifier sends with the other notices).
+fn changes_something(action: &crate::incident::PlannedAction) -> bool {
+    !action.dry_run && !matches!(action.action.kind, ActionKind::Notify { .. })
+}
 
 /// The evaluation after one due at `due`: a fixed period from the first, so the
 /// schedule does not drift by each cycle's own time; ticks missed by a slow cycle

@@ -1,6 +1,6 @@
 //! Kubernetes Events for incident lifecycle, so that `kubectl describe` of the
 //! Playbook and of the target workload shows what Firebreak saw. Each opening,
-//! escalation, de-escalation and resolution is published on both objects, with
+//! escalation, de-escalation, mitigation and resolution is published on both objects, with
 //! the Incident as `related`. Publishing is best effort: failures are logged and
 //! counted, never returned.
 
@@ -116,6 +116,12 @@ pub fn transition(event: &Event, readings: &str) -> Option<Transition> {
             with_readings(format!(
                 "Incident {incident} de-escalated from {from} to {to}"
             )),
+        ),
+        EventKind::IncidentMitigated => (
+            EventType::Normal,
+            "IncidentMitigated",
+            "Mitigate",
+            format!("Incident {incident} mitigated: every step of its plan is done"),
         ),
         EventKind::IncidentResolved { duration_seconds } => (
             EventType::Normal,

@@ -117,7 +117,8 @@ pub(super) fn deployment() -> Reply {
     }))
 }
 
-/// What the first cycle sends when the incident opens at critical.
+/// What the first cycle sends when the incident opens at critical (dry-run:
+/// opened and mitigated in one write).
 fn opening() -> Vec<Exchange> {
     vec![
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
@@ -125,6 +126,8 @@ fn opening() -> Vec<Exchange> {
         expect(Method::GET, DEPLOYMENT, deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::POST, EVENTS, Reply::Stored("603")),
+        expect(Method::POST, EVENTS, Reply::Stored("604")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]
 }
@@ -241,7 +244,11 @@ async fn an_opening_incident_is_created_evented_and_counted_in_the_playbook_stat
         assert_eq!(body(&received, i)["reason"], "IncidentOpened");
         assert_eq!(body(&received, i)["type"], "Warning");
     }
-    let pb_status = &body(&received, 5)["status"];
+    for i in [5, 6] {
+        assert_eq!(body(&received, i)["reason"], "IncidentMitigated");
+        assert_eq!(body(&received, i)["type"], "Normal");
+    }
+    let pb_status = &body(&received, 7)["status"];
     assert_eq!(pb_status["targets"], 1);
     assert_eq!(pb_status["activeIncidents"], 1);
     assert!(pb_status["lastEvaluation"].is_string(), "{pb_status}");
@@ -319,18 +326,22 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
     let applied = super::tests_drift::applied_filter(&entry());
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
-        // t(0): the rate limit's undo is written before the rate limit itself.
+        // t(0): the opening is recorded and told, then the rate limit's undo
+        // is written before the rate limit itself.
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(Method::GET, DEPLOYMENT, deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
         expect(
             Method::PATCH,
             format!("{ENVOY_FILTER}?fieldManager=firebreak&force=true"),
             Reply::Stored("900"),
         ),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
-        expect(Method::GET, DEPLOYMENT, deployment()),
-        expect(Method::POST, EVENTS, Reply::Stored("601")),
-        expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::POST, EVENTS, Reply::Stored("603")),
+        expect(Method::POST, EVENTS, Reply::Stored("604")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
         // t(15), t(30): high, then clearing: the rate limit is read back (it is
         // as applied), nothing is sent again.
@@ -338,15 +349,16 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
         expect(Method::GET, ENVOY_FILTER, Reply::ok(applied)),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-        // t(45): resolved; the rate limit is removed.
+        // t(45): resolved (recorded and told); the rate limit is removed.
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("505")),
+        expect(Method::POST, EVENTS, Reply::Stored("611")),
+        expect(Method::POST, EVENTS, Reply::Stored("612")),
         expect(
             Method::DELETE,
             ENVOY_FILTER,
             Reply::ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
         ),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
-        expect(Method::POST, EVENTS, Reply::Stored("611")),
-        expect(Method::POST, EVENTS, Reply::Stored("612")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("506")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]);
     let catalog = Catalog::default();
@@ -369,27 +381,37 @@ async fn a_mitigation_is_sent_after_its_ledger_is_written_and_reverted_once_on_r
     );
     assert!(issued(&high).is_empty() && issued(&clearing).is_empty());
     assert_eq!(issued(&resolved), [("rateLimit", Operation::Revert)]);
+    // The decision is recorded before anything is sent.
+    let decided = &body(&received, 1)["status"];
+    assert_eq!(decided["readings"][0]["severity"], "critical", "{decided}");
+    assert_eq!(decided["steps"][1]["state"]["state"], "Issued", "{decided}");
+    assert!(decided["steps"][1].get("undo").is_none(), "{decided}");
     // The ledger entry is in the status before the EnvoyFilter is written.
-    let ledger = &body(&received, 1)["status"]["steps"][1];
+    let ledger = &body(&received, 5)["status"]["steps"][1];
     assert_eq!(
         ledger["undo"]["rateLimit"]["requestsPerSecond"], 100.0,
         "{ledger}"
     );
     assert_eq!(ledger["state"]["state"], "Issued");
-    let filter = body(&received, 2);
+    let filter = body(&received, 6);
     assert_eq!(filter["kind"], "EnvoyFilter");
-    let done = &body(&received, 3)["status"]["steps"];
+    let done = &body(&received, 7)["status"]["steps"];
     assert_eq!(done[1]["state"]["state"], "Done");
     assert_eq!(done[1]["state"]["dryRun"], false);
     // No Slack yet: the notification is recorded as a dry-run, not claimed as sent.
     assert_eq!(done[0]["state"]["dryRun"], true);
     let active = |i: usize| body(&received, i)["status"]["activeMitigations"].clone();
+    for i in [8, 9] {
+        assert_eq!(body(&received, i)["reason"], "IncidentMitigated");
+    }
     assert_eq!(
-        active(7),
+        active(10),
         json!(["memory-leak-pricer-1772443440/critical/0/rateLimit"])
     );
-    assert_eq!(active(16), json!([]), "cleared once reverted");
-    let final_status = &body(&received, 13)["status"];
+    assert_eq!(active(20), json!([]), "cleared once reverted");
+    assert_eq!(body(&received, 15)["status"]["phase"], "Resolved");
+    assert_eq!(body(&received, 16)["reason"], "IncidentResolved");
+    let final_status = &body(&received, 19)["status"];
     assert_eq!(final_status["phase"], "Resolved");
     assert_eq!(final_status["steps"][1]["revert"]["state"], "Done");
 }

@@ -80,19 +80,26 @@ fn apply_path() -> String {
     format!("{ENVOY_FILTER}?fieldManager=firebreak&force=true")
 }
 
-/// t(0): the incident opens and the rate limit is applied.
+/// t(0): the incident opens (recorded and told) and the rate limit is applied
+/// (its ledger first), which mitigates it.
 fn opening() -> Vec<Exchange> {
     vec![
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
-        expect(Method::PATCH, apply_path(), Reply::Stored("900")),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
         expect(Method::GET, DEPLOYMENT, deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
+        expect(Method::PATCH, apply_path(), Reply::Stored("900")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::POST, EVENTS, Reply::Stored("603")),
+        expect(Method::POST, EVENTS, Reply::Stored("604")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]
 }
+
+/// Where the first cycle's filter is in the requests [`opening`] scripts.
+const OPENING_FILTER: usize = 6;
 
 fn quiet() -> Exchange {
     expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({})))
@@ -161,12 +168,13 @@ async fn an_edited_mitigation_is_recorded_and_reapplied_once_within_the_budget()
         "{detail}"
     );
     assert_eq!(issued(&found), [("rateLimit", Operation::Apply)]);
+    let after_opening = opening().len();
     assert_eq!(
-        body(&received, 2),
-        body(&received, 9),
+        body(&received, OPENING_FILTER),
+        body(&received, after_opening + 1),
         "the same filter again"
     );
-    let status = &body(&received, 10)["status"];
+    let status = &body(&received, after_opening + 2)["status"];
     let last: Vec<&str> = status["timeline"]
         .as_array()
         .unwrap()
@@ -180,7 +188,7 @@ async fn an_edited_mitigation_is_recorded_and_reapplied_once_within_the_budget()
         ["actionFinished", "actionIssued", "mitigationDrifted"]
     );
     assert_eq!(status["steps"][1]["state"]["state"], "Done");
-    for i in [11, 12] {
+    for i in [after_opening + 3, after_opening + 4] {
         assert_eq!(body(&received, i)["reason"], "MitigationDrifted");
         assert_eq!(body(&received, i)["type"], "Warning");
     }
@@ -220,7 +228,7 @@ async fn with_the_budget_used_up_a_deleted_mitigation_is_recorded_once_and_left(
         "{hold:?}"
     );
     assert!(issued(&found).is_empty() && drifted(&again).is_empty());
-    let entry_json = body(&received, 9)["status"]["timeline"]
+    let entry_json = body(&received, opening().len() + 1)["status"]["timeline"]
         .as_array()
         .unwrap()
         .last()
@@ -272,7 +280,11 @@ async fn a_mitigation_removed_while_the_incident_resolves_is_not_put_back() {
         quiet(),
         expect(Method::GET, ENVOY_FILTER, Reply::ok(applied_filter(&entry))),
         quiet(),
-        // t(45): resolved; the revert meets a 503 and is retried one interval later.
+        // t(45): resolved (recorded and told); the revert meets a 503 and is
+        // retried one interval later.
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("505")),
+        expect(Method::POST, EVENTS, Reply::Stored("611")),
+        expect(Method::POST, EVENTS, Reply::Stored("612")),
         expect(
             Method::DELETE,
             ENVOY_FILTER,
@@ -282,13 +294,12 @@ async fn a_mitigation_removed_while_the_incident_resolves_is_not_put_back() {
                 "the server is currently unable to handle the request".to_owned(),
             ),
         ),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
-        expect(Method::POST, EVENTS, Reply::Stored("611")),
-        expect(Method::POST, EVENTS, Reply::Stored("612")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("506")),
         quiet(),
         // t(60): someone deleted it meanwhile: no read, no apply, the delete is done.
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("507")),
         expect(Method::DELETE, ENVOY_FILTER, gone()),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("505")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("508")),
         quiet(),
     ]);
     let server = server.run(script);

@@ -54,19 +54,25 @@ fn server_error() -> Reply {
     )
 }
 
-/// The opening cycle at t(0), the rate limit's apply answered with `reply`.
+/// The opening cycle at t(0) (recorded and told first), the rate limit's
+/// apply answered with `reply` (a failure: the incident is not mitigated).
 fn opening(reply: Reply) -> Vec<Exchange> {
     vec![
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
-        expect(Method::PATCH, apply_path(), reply),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
         expect(Method::GET, DEPLOYMENT, deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
+        expect(Method::PATCH, apply_path(), reply),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]
 }
+
+/// In [`opening`]: the apply, and the status written after it.
+const OPENING_APPLY: usize = 6;
+const OPENING_OUTCOME: usize = 7;
 
 /// The read before a retry: did the failed attempt land after all? No.
 fn not_landed() -> Exchange {
@@ -80,14 +86,22 @@ fn not_landed() -> Exchange {
     )
 }
 
-/// A cycle that only retries the apply (answered with `reply`).
+/// A cycle that only retries the apply (answered with `reply`): the attempt
+/// recorded, then sent; a success mitigates the incident (its Events).
 fn retry(reply: Reply) -> Vec<Exchange> {
-    vec![
+    let success = matches!(reply, Reply::Stored(_));
+    let mut script = vec![
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("509")),
         not_landed(),
         expect(Method::PATCH, apply_path(), reply),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("510")),
-        expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
-    ]
+    ];
+    if success {
+        script.push(expect(Method::POST, EVENTS, Reply::Stored("611")));
+        script.push(expect(Method::POST, EVENTS, Reply::Stored("612")));
+    }
+    script.push(expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))));
+    script
 }
 
 fn quiet() -> Exchange {
@@ -177,7 +191,7 @@ async fn a_transient_failure_is_retried_after_one_interval_and_applied_once() {
             finished(&opened).is_empty(),
             "{name}: not final: {opened:#?}"
         );
-        let step = &body(&received, 3)["status"]["steps"][1];
+        let step = &body(&received, OPENING_OUTCOME)["status"]["steps"][1];
         assert_eq!(step["state"]["state"], "Pending", "{name}: {step}");
         assert_eq!(step["retry"]["attempts"], 1, "{name}");
         assert_eq!(step["retry"]["operation"], "apply", "{name}");
@@ -186,7 +200,7 @@ async fn a_transient_failure_is_retried_after_one_interval_and_applied_once() {
             step["retry"]["lastError"].as_str().unwrap().contains(name),
             "{name}: {step}"
         );
-        let timeline: Vec<&str> = body(&received, 3)["status"]["timeline"]
+        let timeline: Vec<&str> = body(&received, OPENING_OUTCOME)["status"]["timeline"]
             .as_array()
             .unwrap()
             .iter()
@@ -201,8 +215,13 @@ async fn a_transient_failure_is_retried_after_one_interval_and_applied_once() {
         assert!(!held(&retried), "{name}: {retried:#?}");
         assert_eq!(finished(&retried), [StepState::Done { dry_run: false }]);
         // Both attempts sent the same filter (the ledger's rate, not re-resolved).
-        assert_eq!(body(&received, 2), body(&received, 9), "{name}");
-        let step = &body(&received, 10)["status"]["steps"][1];
+        let retried_at = opening(server_error()).len();
+        assert_eq!(
+            body(&received, OPENING_APPLY),
+            body(&received, retried_at + 2),
+            "{name}"
+        );
+        let step = &body(&received, retried_at + 3)["status"]["steps"][1];
         assert_eq!(step["state"]["state"], "Done");
         assert!(step.get("retry").is_none(), "{step}");
         assert!(issued(&after).is_empty(), "{after:#?}");
@@ -231,7 +250,7 @@ async fn a_forbidden_apply_fails_at_once_and_is_not_retried() {
         panic!("one failure: {opened:#?}");
     };
     assert!(reason.contains("403 Forbidden"), "{reason}");
-    let step = &body(&received, 3)["status"]["steps"][1];
+    let step = &body(&received, OPENING_OUTCOME)["status"]["steps"][1];
     assert_eq!(step["state"]["state"], "Failed");
     assert!(step.get("retry").is_none(), "{step}");
     for events in later {
@@ -295,23 +314,25 @@ async fn a_new_leader_continues_the_backoff_without_spending_the_budget_again() 
     let received = served(server).await;
     let mut stored = body(&received, 0).clone();
     stored["metadata"]["resourceVersion"] = json!("503");
-    stored["status"] = body(&received, 3)["status"].clone();
+    stored["status"] = body(&received, OPENING_OUTCOME)["status"].clone();
 
     let (client, server) = mock_client("risk");
     let list = incident_list(&stored);
     let server = server.run(vec![
         expect(Method::GET, LIST_INCIDENTS, Reply::ok(list)),
-        // t(15): the retry that was due, from the recorded undo (no re-read of
-        // the workload; only whether the failed attempt landed).
-        not_landed(),
-        expect(Method::PATCH, apply_path(), server_error()),
+        // t(15): the retry that was due, recorded (adopting the Incident),
+        // then sent from the recorded undo (no re-read of the workload; only
+        // whether the failed attempt landed).
         expect(
             Method::POST,
             INCIDENTS,
             Reply::already_exists("incidents.firebreak.dev", "memory-leak-pricer-1772443440"),
         ),
         expect(Method::GET, INCIDENT, Reply::ok(stored)),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("505")),
+        not_landed(),
+        expect(Method::PATCH, apply_path(), server_error()),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("506")),
         quiet(),
         // t(30): backing off (next attempt at 45 s).
         quiet(),
@@ -331,10 +352,10 @@ async fn a_new_leader_continues_the_backoff_without_spending_the_budget_again() 
     );
     assert_eq!(retrying(&retried), [(2, t(45))]);
     assert!(issued(&waiting).is_empty(), "{waiting:#?}");
-    let step = &body(&received, 5)["status"]["steps"][1];
+    let step = &body(&received, 6)["status"]["steps"][1];
     assert_eq!(step["retry"]["attempts"], 2, "{step}");
     assert_eq!(step["retry"]["nextAttemptAt"], "2026-03-02T09:24:45Z");
-    let timeline: Vec<&str> = body(&received, 5)["status"]["timeline"]
+    let timeline: Vec<&str> = body(&received, 6)["status"]["timeline"]
         .as_array()
         .unwrap()
         .iter()
@@ -354,9 +375,13 @@ async fn an_apply_that_landed_although_its_answer_was_lost_is_not_sent_again() {
     );
     let mut script = opening(timeout);
     let applied = super::tests_drift::applied_filter(&entry_of(PLAYBOOK));
-    // t(15): the filter is there, as applied: done, no second PATCH.
+    // t(15): the attempt is recorded; the filter is there, as applied: done,
+    // no second PATCH, and the incident is mitigated.
+    script.push(expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("509")));
     script.push(expect(Method::GET, ENVOY_FILTER, Reply::ok(applied)));
     script.push(expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("510")));
+    script.push(expect(Method::POST, EVENTS, Reply::Stored("611")));
+    script.push(expect(Method::POST, EVENTS, Reply::Stored("612")));
     script.push(quiet());
     let server = server.run(script);
     let (catalog, entry) = setup();
@@ -370,6 +395,6 @@ async fn an_apply_that_landed_although_its_answer_was_lost_is_not_sent_again() {
     assert_eq!(attempts(&second), [2]);
     assert_eq!(finished(&second), [StepState::Done { dry_run: false }]);
     // The script has no second PATCH: one would fail it.
-    let step = &body(&received, 9)["status"]["steps"][1];
+    let step = &body(&received, opening(server_error()).len() + 2)["status"]["steps"][1];
     assert_eq!(step["state"]["state"], "Done", "{step}");
 }

@@ -63,17 +63,21 @@ async fn a_new_leader_reverts_with_the_previous_leaders_ledger_exactly_once() {
     let entry = entry_of(PLAYBOOK);
     catalog.upsert(entry.clone());
 
-    // Leader A: reads 3 replicas, records 3 -> 5 in the ledger, then scales.
+    // Leader A: records the opening, reads 3 replicas, records 3 -> 5 in the
+    // ledger, then scales.
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
-        expect(Method::GET, SCALE, scale(3)),
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
-        expect(Method::PATCH, scale_patch(), scale(5)),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
         expect(Method::GET, DEPLOYMENT, deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
+        expect(Method::GET, SCALE, scale(3)),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
+        expect(Method::PATCH, scale_patch(), scale(5)),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::POST, EVENTS, Reply::Stored("603")),
+        expect(Method::POST, EVENTS, Reply::Stored("604")),
         quiet(),
     ]);
     let mut a = evaluator_with(client, &catalog, false, source_high_until(15));
@@ -84,10 +88,10 @@ async fn a_new_leader_reverts_with_the_previous_leaders_ledger_exactly_once() {
         issued(&opened),
         [("notify", Operation::Apply), ("scale", Operation::Apply)]
     );
-    assert_eq!(body(&received, 3), &json!({"spec": {"replicas": 5}}));
-    let mut stored: Value = body(&received, 1).clone();
-    stored["metadata"]["resourceVersion"] = json!("503");
-    stored["status"] = body(&received, 4)["status"].clone();
+    assert_eq!(body(&received, 7), &json!({"spec": {"replicas": 5}}));
+    let mut stored: Value = body(&received, 0).clone();
+    stored["metadata"]["resourceVersion"] = json!("504");
+    stored["status"] = body(&received, 8)["status"].clone();
     assert_eq!(
         stored["status"]["steps"][1]["undo"],
         json!({"scale": {"previous": 3, "target": 5}})
@@ -103,19 +107,21 @@ async fn a_new_leader_reverts_with_the_previous_leaders_ledger_exactly_once() {
         quiet(),
         expect(Method::GET, SCALE, scale(5)),
         quiet(),
-        // t(45): resolved; one revert to A's recorded count.
-        expect(Method::GET, SCALE, scale(5)),
-        expect(Method::PATCH, scale_patch(), scale(3)),
+        // t(45): resolved (recorded, adopting A's Incident, and told); one
+        // revert to A's recorded count.
         expect(
             Method::POST,
             INCIDENTS,
             Reply::already_exists("incidents.firebreak.dev", "memory-leak-pricer-1772443440"),
         ),
         expect(Method::GET, INCIDENT, Reply::ok(stored)),
-        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("504")),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("505")),
         expect(Method::GET, DEPLOYMENT, deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("611")),
         expect(Method::POST, EVENTS, Reply::Stored("612")),
+        expect(Method::GET, SCALE, scale(5)),
+        expect(Method::PATCH, scale_patch(), scale(3)),
+        expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("506")),
         quiet(),
     ]);
     let mut b = evaluator_with(client, &catalog, false, source_high_until(15));
@@ -130,13 +136,14 @@ async fn a_new_leader_reverts_with_the_previous_leaders_ledger_exactly_once() {
 
     assert!(issued(&cycles[0]).is_empty() && issued(&cycles[1]).is_empty());
     assert_eq!(issued(&cycles[2]), [("scale", Operation::Revert)]);
-    assert_eq!(received[6].method, Method::PATCH);
-    assert_eq!(body(&received, 6), &json!({"spec": {"replicas": 3}}));
+    assert_eq!(body(&received, 9)["reason"], "IncidentResolved");
+    assert_eq!(received[12].method, Method::PATCH);
+    assert_eq!(body(&received, 12), &json!({"spec": {"replicas": 3}}));
     assert_eq!(
-        received[6].content_type.as_deref(),
+        received[12].content_type.as_deref(),
         Some("application/merge-patch+json")
     );
-    let status = &body(&received, 9)["status"];
+    let status = &body(&received, 13)["status"];
     assert_eq!(status["phase"], "Resolved");
     assert_eq!(status["steps"][1]["state"]["state"], "Done");
     assert_eq!(status["steps"][1]["revert"]["state"], "Done");

@@ -207,9 +207,17 @@ async fn events_of_other_playbooks_and_non_lifecycle_events_publish_nothing() {
         },
     );
     other.playbook.name = "slo-burn".to_owned();
-    let mitigated = event(&entry, 60, true, EventKind::IncidentMitigated);
+    let held = event(
+        &entry,
+        60,
+        true,
+        EventKind::ActionHeld {
+            key: crate::incident::IdempotencyKey("checkout-api-1/high/0/rateLimit".to_owned()),
+            hold: crate::incident::guardrails::Hold::KillSwitch,
+        },
+    );
 
-    events.publish(&entry, &[other, mitigated]).await;
+    events.publish(&entry, &[other, held]).await;
     drop(events);
     assert!(served(server).await.is_empty());
 }
@@ -255,6 +263,12 @@ fn lifecycle_events_map_to_type_reason_and_action() {
             Normal,
             "IncidentDeescalated",
             "Detect",
+        ),
+        (
+            EventKind::IncidentMitigated,
+            Normal,
+            "IncidentMitigated",
+            "Mitigate",
         ),
         (
             EventKind::IncidentResolved {

@@ -1,5 +1,6 @@
 //! A diagnostics step through one evaluator cycle: the Incident is written
-//! first (its uid owns the ConfigMap), then the capture, then the step's note.
+//! and told first (its uid owns the ConfigMap), then the capture, then the
+//! step's note.
 
 use std::sync::Arc;
 
@@ -79,9 +80,13 @@ async fn a_diagnostics_step_is_captured_into_a_config_map_owned_by_the_new_incid
     let no_events = || Reply::ok(json!({"apiVersion": "v1", "kind": "EventList", "items": []}));
     let (client, server) = mock_client("risk");
     let server = server.run(vec![
-        // The incident's first cycle: its resource is written before the capture.
+        // The incident's first cycle: its resource is written, and its Events
+        // sent, before the capture.
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("502")),
+        expect(Method::GET, DEPLOYMENT, super::super::tests::deployment()),
+        expect(Method::POST, EVENTS, Reply::Stored("601")),
+        expect(Method::POST, EVENTS, Reply::Stored("602")),
         expect(
             Method::GET,
             "/api/v1/namespaces/risk/pods?labelSelector=app%3Dpricer",
@@ -99,11 +104,8 @@ async fn a_diagnostics_step_is_captured_into_a_config_map_owned_by_the_new_incid
             format!("/api/v1/namespaces/risk/configmaps/{CONFIG_MAP}?fieldManager=firebreak&force=true"),
             Reply::Stored("800"),
         ),
-        // Then the cycle writes the outcome, Events and the Playbook status.
+        // Then the cycle writes the outcome and the Playbook status.
         expect(Method::PUT, INCIDENT_STATUS, Reply::Stored("503")),
-        expect(Method::GET, DEPLOYMENT, super::super::tests::deployment()),
-        expect(Method::POST, EVENTS, Reply::Stored("601")),
-        expect(Method::POST, EVENTS, Reply::Stored("602")),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]);
     let catalog = Catalog::default();
@@ -118,7 +120,7 @@ async fn a_diagnostics_step_is_captured_into_a_config_map_owned_by_the_new_incid
     assert_eq!(issued(&events), [("diagnostics", Operation::Apply)]);
     let ledger = &body(&received, 1)["status"]["steps"][0];
     assert_eq!(ledger["state"]["state"], "Issued");
-    let cm = body(&received, 6);
+    let cm = body(&received, 9);
     assert_eq!(cm["metadata"]["ownerReferences"][0]["kind"], "Incident");
     assert_eq!(cm["metadata"]["ownerReferences"][0]["uid"], INCIDENT_UID);
     let readings: Value =
@@ -138,7 +140,7 @@ async fn a_diagnostics_step_is_captured_into_a_config_map_owned_by_the_new_incid
         json!([[t(0).as_second(), 0.97]])
     );
 
-    let step = &body(&received, 7)["status"]["steps"][0];
+    let step = &body(&received, 10)["status"]["steps"][0];
     assert_eq!(step["state"]["state"], "Done");
     assert_eq!(step["state"]["dryRun"], false);
     assert_eq!(
@@ -160,14 +162,16 @@ async fn an_incident_write_failing_holds_the_capture_for_a_retry_not_a_failure()
         )
     };
     let server = server.run(vec![
-        // The resource is created, its status write fails: no owner uid yet.
+        // The resource is created, its status write fails; Events go on.
         expect(Method::POST, INCIDENTS, Reply::Stored("501")),
-        expect(Method::PUT, INCIDENT_STATUS, unavailable()),
-        // The cycle's own write fails again; Events and status go on.
         expect(Method::PUT, INCIDENT_STATUS, unavailable()),
         expect(Method::GET, DEPLOYMENT, super::super::tests::deployment()),
         expect(Method::POST, EVENTS, Reply::Stored("601")),
         expect(Method::POST, EVENTS, Reply::Stored("602")),
+        // The write before the capture fails too: no owner uid yet.
+        expect(Method::PUT, INCIDENT_STATUS, unavailable()),
+        // The cycle's own write fails again; the Playbook status goes on.
+        expect(Method::PUT, INCIDENT_STATUS, unavailable()),
         expect(Method::PATCH, PLAYBOOK_STATUS, Reply::ok(json!({}))),
     ]);
     let catalog = Catalog::default();
