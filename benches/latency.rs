@@ -34,7 +34,7 @@ use firebreak::incident::GlobalGuardrails;
 use firebreak::operator::catalog::{Catalog, Entry};
 use firebreak::operator::evaluator::{Evaluator, Watched};
 use firebreak::operator::events::IncidentEvents;
-use firebreak::operator::workloads::Workloads;
+use firebreak::operator::workloads::{Index, Workloads};
 use firebreak::playbook::load::parse_documents;
 use firebreak::playbook::model::Playbook;
 use firebreak::runner::QueryMode;
@@ -43,7 +43,7 @@ use firebreak::telemetry::Metrics;
 use http::Method;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{reflector, watcher};
+use kube::runtime::watcher;
 use tokio::sync::{mpsc, watch};
 
 use alertmanager::{Alertmanager, Notification, Timers};
@@ -124,16 +124,16 @@ fn rules(promql: &str) -> String {
 
 /// The watched Deployment `bench/web`, as the operator's metadata watch holds it.
 fn workloads() -> Workloads {
-    let (store, mut writer) = reflector::store::<PartialObjectMeta<Deployment>>();
+    let index = Index::default();
     let meta: PartialObjectMeta<Deployment> = serde_json::from_value(serde_json::json!({
         "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
         "metadata": {"name": "web", "namespace": "bench", "labels": {"app": "web"}}
     }))
     .expect("metadata");
-    writer.apply_watcher_event(&watcher::Event::Init);
-    writer.apply_watcher_event(&watcher::Event::InitApply(meta));
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    Workloads::from_stores(vec![store], Vec::new())
+    index.apply(&watcher::Event::<PartialObjectMeta<Deployment>>::Init);
+    index.apply(&watcher::Event::InitApply(meta));
+    index.apply(&watcher::Event::<PartialObjectMeta<Deployment>>::InitDone);
+    Workloads::from_indexes(vec![index], Vec::new())
 }
 
 /// xorshift64*: the random phases need no crate, only to differ between trials.

@@ -34,14 +34,22 @@ use firebreak::incident::GlobalGuardrails;
 use firebreak::playbook::load::parse_documents;
 use firebreak::playbook::model::Playbook;
 use firebreak::runner::QueryMode;
-use firebreak::runner::query::detector_query;
+use firebreak::runner::query::{detector_query, range_query};
 use firebreak::standalone::Live;
 use firebreak::telemetry::Metrics;
 use prometheus::{Prometheus, ScrapeTarget};
 
 const LIVE_WORKLOADS: usize = 10_000;
 const LIVE_CYCLES: usize = 20;
-const SCRAPE: Duration = Duration::from_secs(5);
+/// Scrape interval of the live half: Prometheus' default, 15 s;
+/// `FIREBREAK_BENCH_SCRAPE=5` (seconds) for the 5 s of earlier runs.
+fn scrape_interval() -> Duration {
+    let secs = std::env::var("FIREBREAK_BENCH_SCRAPE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    Duration::from_secs(secs)
+}
 const BACKTEST_WORKLOADS: usize = 100;
 const BACKTEST_DAYS: i64 = 7;
 /// History resolution: a sample every 3 minutes keeps `rate(…[10m])` fed and the
@@ -77,12 +85,13 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
 /// `operator_only`: the operator's RSS, none of the cycles.
 async fn live(rt_started: Instant, operator_only: bool) {
     let started = Instant::now();
+    let scrape = scrape_interval();
     let target = ScrapeTarget::start(synthetic::scrape_text(LIVE_WORKLOADS, 0.0)).await;
     // Counters advance between scrapes so that rates and quantiles are real.
     let text = target.text();
     let feeder = tokio::spawn(async move {
         loop {
-            tokio::time::sleep(SCRAPE / 2).await;
+            tokio::time::sleep(scrape / 2).await;
             let t = rt_started.elapsed().as_secs_f64() + 600.0;
             let fresh =
                 tokio::task::spawn_blocking(move || synthetic::scrape_text(LIVE_WORKLOADS, t))
@@ -91,7 +100,7 @@ async fn live(rt_started: Instant, operator_only: bool) {
             *text.lock().expect("scrape text") = fresh;
         }
     });
-    let prom = Prometheus::builder().scrape(&target, SCRAPE).start().await;
+    let prom = Prometheus::builder().scrape(&target, scrape).start().await;
     // Two scrapes with moved counters before rates exist.
     prom.wait_for_data(
         "count(rate(container_cpu_usage_seconds_total[1m])) >= 10000",
@@ -99,7 +108,7 @@ async fn live(rt_started: Instant, operator_only: bool) {
     )
     .await;
     println!(
-        "live: {LIVE_WORKLOADS} workloads x 4 detectors, {} series scraped every {SCRAPE:?} (setup {:.1} s)",
+        "live: {LIVE_WORKLOADS} workloads x 4 detectors, {} series scraped every {scrape:?} (setup {:.1} s)",
         prom.query("count({namespace=\"bench\"})")
             .await
             .first()
@@ -400,25 +409,25 @@ async fn backtest_week() {
         keep_series: false,
     };
     let mut found = Vec::new();
+    // FIREBREAK_BENCH_QUERY_MODE=recorded (or detector) measures one mode only.
+    let only = std::env::var("FIREBREAK_BENCH_QUERY_MODE").unwrap_or_default();
     for (label, mode) in [
         ("recorded", QueryMode::Recorded),
         ("detector", QueryMode::Detector),
     ] {
+        if !only.is_empty() && only != label {
+            continue;
+        }
         println!("  query mode {label}:");
         let opts = opts(mode);
         // Cost of each detector's range query over one day, to see where time goes.
         let day_to = opts.from + jiff::SignedDuration::from_hours(24);
         let mut per = Vec::new();
         for d in &pb.detectors {
-            let q = detector_query(&pb, d, mode);
+            let q = range_query(&pb, d, mode);
             let t0 = Instant::now();
             let r = source
-                .range(
-                    &q.promql,
-                    opts.from,
-                    day_to,
-                    Duration::from_secs(BACKTEST_STEP),
-                )
+                .range(&q, opts.from, day_to, Duration::from_secs(BACKTEST_STEP))
                 .await;
             per.push(format!(
                 "{} {:.2} s{}",
@@ -467,16 +476,16 @@ async fn backtest_week() {
         );
         found.push(result.summary.incidents_opened);
     }
-    println!(
-        "  incidents found: recorded {} / detector {} ({})",
-        found[0],
-        found[1],
-        if found[0] == found[1] {
-            "same"
-        } else {
-            "DIFFERENT"
-        }
-    );
+    if let [recorded, detector] = found[..] {
+        println!(
+            "  incidents found: recorded {recorded} / detector {detector} ({})",
+            if recorded == detector {
+                "same"
+            } else {
+                "DIFFERENT"
+            }
+        );
+    }
 }
 
 fn crate_duration(secs: u64) -> firebreak::duration::Duration {

@@ -53,25 +53,36 @@ fn deployment(name: &str) -> Value {
 
 fn spawn(api: &ApiServer, dir: &std::path::Path, prometheus: &str, admin: &str) -> Child {
     let log = std::fs::File::create(dir.join("operator.log")).expect("operator log");
-    Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args([
-            "run",
-            "--log-json",
-            "--dry-run",
-            "--lease-namespace",
-            "firebreak",
-        ])
-        .args(["--prometheus", prometheus, "--prometheus-timeout", "30s"])
-        .arg(format!("--admin-addr={admin}"))
-        .env("KUBECONFIG", api.kubeconfig(dir, "firebreak"))
-        .env("POD_NAME", "firebreak-bench")
-        .env("POD_NAMESPACE", "firebreak")
-        .env("FIREBREAK_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start firebreak run")
+    // FIREBREAK_BENCH_WRAP="heaptrack -o /tmp/op" profiles the operator's heap
+    // (its RSS is then the wrapper's, so the figures are not comparable).
+    let wrap = std::env::var("FIREBREAK_BENCH_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut cmd = match wrap.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(wrap).arg(env!("CARGO_BIN_EXE_firebreak"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_firebreak")),
+    };
+    cmd.args([
+        "run",
+        "--log-json",
+        "--dry-run",
+        "--lease-namespace",
+        "firebreak",
+    ])
+    .args(["--prometheus", prometheus, "--prometheus-timeout", "30s"])
+    .arg(format!("--admin-addr={admin}"))
+    .env("KUBECONFIG", api.kubeconfig(dir, "firebreak"))
+    .env("POD_NAME", "firebreak-bench")
+    .env("POD_NAMESPACE", "firebreak")
+    .env("FIREBREAK_LOG", "info")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::from(log))
+    .spawn()
+    .expect("start firebreak run")
 }
 
 /// Wait for `done`, checking every 200 ms, at most `timeout`.

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::detect::Missing;
+use crate::detect::RangeSeries;
 use crate::detect::prometheus::PrometheusSource;
 use crate::engine::DetectorResult;
 use crate::playbook::model::Playbook;
 use crate::runner::QueryMode;
-use crate::runner::query::detector_query;
+use crate::runner::query::range_query;
 
 /// Values of one detector over a chunk: per workload, one slot per step (`None`: no sample).
 type Columns = HashMap<String, Vec<Option<f64>>>;
@@ -87,42 +88,18 @@ pub async fn fetch(
         Timestamp::from_millisecond(start_ms),
         Timestamp::from_millisecond(end_ms),
     ) else {
-        let m = Missing::QueryFailed("time range out of bounds".into());
-        return Chunk {
-            start_ms,
-            step_ms,
-            len,
-            detectors: pb.detectors.iter().map(|_| Err(m.clone())).collect(),
-        };
+        return failed(pb, (start_ms, len), step_ms, "time range out of bounds");
     };
     let queries = pb.detectors.iter().map(|d| {
-        let q = detector_query(pb, d, mode);
-        async move { source.range(&q.promql, start, end, step).await }
+        let q = range_query(pb, d, mode);
+        async move { source.range(&q, start, end, step).await }
     });
     let detectors = futures::future::join_all(queries)
         .await
         .into_iter()
         .map(|r| {
             let series = r.map_err(Missing::from)?;
-            let mut cols = Columns::new();
-            for s in series
-                .into_iter()
-                .filter(|s| s.namespace == pb.id.namespace)
-            {
-                let col = cols.entry(s.workload).or_insert_with(|| vec![None; len]);
-                for (t, v) in s.samples {
-                    let off = t - start_ms;
-                    if off >= 0
-                        && off % step_ms == 0
-                        && let Some(slot) = usize::try_from(off / step_ms)
-                            .ok()
-                            .and_then(|i| col.get_mut(i))
-                    {
-                        *slot = Some(v);
-                    }
-                }
-            }
-            Ok(cols)
+            Ok(columns(series, &pb.id.namespace, (start_ms, len), step_ms))
         })
         .collect();
     Chunk {
@@ -130,6 +107,47 @@ pub async fn fetch(
         step_ms,
         len,
         detectors,
+    }
+}
+
+/// `namespace`'s series on the chunk's grid, one column per workload. Several
+/// series of one workload (recorded with and without a `playbook` label) merge
+/// as PromQL's `max` does: the larger value, and any value over NaN.
+fn columns(
+    series: Vec<RangeSeries>,
+    namespace: &str,
+    (start_ms, len): (i64, usize),
+    step_ms: i64,
+) -> Columns {
+    let mut cols = Columns::new();
+    for s in series.into_iter().filter(|s| s.namespace == namespace) {
+        let col = cols.entry(s.workload).or_insert_with(|| vec![None; len]);
+        for (t, v) in s.samples {
+            let off = t - start_ms;
+            if off >= 0
+                && off % step_ms == 0
+                && let Some(slot) = usize::try_from(off / step_ms)
+                    .ok()
+                    .and_then(|i| col.get_mut(i))
+            {
+                *slot = Some(match *slot {
+                    Some(old) if !(old < v || old.is_nan()) => old,
+                    _ => v,
+                });
+            }
+        }
+    }
+    cols
+}
+
+/// A chunk whose every detector failed for `reason`.
+pub fn failed(pb: &Playbook, (start_ms, len): (i64, usize), step_ms: i64, reason: &str) -> Chunk {
+    let m = Missing::QueryFailed(reason.to_owned());
+    Chunk {
+        start_ms,
+        step_ms,
+        len,
+        detectors: pb.detectors.iter().map(|_| Err(m.clone())).collect(),
     }
 }
 
@@ -157,6 +175,36 @@ mod tests {
     fn plan_of_an_empty_or_reversed_range() {
         assert_eq!(plan(ts(10), ts(10), 15_000, 100), vec![(10_000, 1)]);
         assert!(plan(ts(10), ts(0), 15_000, 100).is_empty());
+    }
+
+    fn series(workload: &str, samples: &[(i64, f64)]) -> RangeSeries {
+        RangeSeries {
+            namespace: "shop".into(),
+            workload: workload.into(),
+            samples: samples.to_vec(),
+        }
+    }
+
+    #[test]
+    fn series_of_one_workload_merge_as_max_does() {
+        let cols = columns(
+            vec![
+                series("a", &[(0, 1.0), (10, f64::NAN), (20, 5.0), (30, 2.0)]),
+                series("a", &[(0, 3.0), (10, 4.0), (20, f64::NAN)]),
+                series("b", &[(5, 9.0), (10, 7.0), (40, 1.0)]),
+                RangeSeries {
+                    namespace: "other".into(),
+                    ..series("c", &[(0, 1.0)])
+                },
+            ],
+            "shop",
+            (0, 4),
+            10,
+        );
+        assert_eq!(cols["a"], [Some(3.0), Some(4.0), Some(5.0), Some(2.0)]);
+        // Off the grid or past the chunk: dropped.
+        assert_eq!(cols["b"], [None, Some(7.0), None, None]);
+        assert!(!cols.contains_key("c"));
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub async fn backtest(
     // Evaluations done per playbook: the index of the current step on its grid.
     let mut evals = vec![0usize; playbooks.len()];
     let mut chunks: Vec<Option<Chunk>> = playbooks.iter().map(|_| None).collect();
+    let mut prefetched: Vec<Option<tokio::task::JoinHandle<Chunk>>> =
+        playbooks.iter().map(|_| None).collect();
     let mut dry = DryRun::new(GlobalGuardrails::default());
     let mut discovered = Discovered::default();
     let mut tally = summary::Tally::default();
@@ -138,7 +140,21 @@ pub async fn backtest(
                 next_chunk[i] += 1;
                 progress.set_message(pb.id.to_string());
                 let step_ms = schedule::step_ms(pb, opts.step);
-                chunks[i] = Some(fetch::fetch(source, pb, opts.mode, plan, step_ms).await);
+                let chunk = match prefetched[i].take() {
+                    // Only a panic in the fetch fails the task.
+                    Some(task) => task
+                        .await
+                        .unwrap_or_else(|e| fetch::failed(pb, plan, step_ms, &e.to_string())),
+                    None => fetch::fetch(source, pb, opts.mode, plan, step_ms).await,
+                };
+                // The next chunk is fetched (and decoded) while this one is evaluated.
+                if let Some(&next) = plans[i].get(next_chunk[i]) {
+                    let (source, pb, mode) = (source.clone(), pb.clone(), opts.mode);
+                    prefetched[i] = Some(tokio::spawn(async move {
+                        fetch::fetch(&source, &pb, mode, next, step_ms).await
+                    }));
+                }
+                chunks[i] = Some(chunk);
                 progress.inc(1);
             }
             let Some(chunk) = chunks[i].as_ref() else {
@@ -157,6 +173,7 @@ pub async fn backtest(
             entries.extend(out);
         }
     }
+    prefetched.into_iter().flatten().for_each(|t| t.abort());
     progress.finish_and_clear();
     Backtest {
         entries,

@@ -1,7 +1,7 @@
 //! What a backtest found: incidents with their severities, actions, detection
 //! delay and lead time, counted by severity and action; data gaps by reason.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -66,9 +66,11 @@ pub struct Tally {
     incidents: Vec<IncidentSummary>,
     open: HashMap<String, usize>,
     /// Since when any detector of a target is past its lowest threshold.
-    crossing_since: HashMap<(PlaybookId, String), Timestamp>,
+    /// Keyed by playbook, then target: every step looks up every target, and a
+    /// nested lookup by `&str` allocates nothing.
+    crossing_since: HashMap<PlaybookId, HashMap<String, Timestamp>>,
     gaps: BTreeMap<(String, String, &'static str), u64>,
-    targets: std::collections::HashSet<(PlaybookId, String)>,
+    targets: HashMap<PlaybookId, HashSet<String>>,
     evaluations: u64,
 }
 
@@ -90,8 +92,17 @@ impl Tally {
                     .or_default() += 1;
             }
         }
+        if !self.crossing_since.contains_key(&pb.id) {
+            self.crossing_since.insert(pb.id.clone(), HashMap::new());
+            self.targets.insert(pb.id.clone(), HashSet::new());
+        }
+        let (Some(since), Some(seen)) = (
+            self.crossing_since.get_mut(&pb.id),
+            self.targets.get_mut(&pb.id),
+        ) else {
+            return;
+        };
         for t in targets {
-            let key = (pb.id.clone(), t.name.clone());
             let crossing = pb.detectors.iter().zip(results).any(|(d, r)| {
                 let v = r.as_ref().ok().and_then(|m| m.get(&t.name));
                 match (v, d.thresholds.first()) {
@@ -99,12 +110,14 @@ impl Tally {
                     _ => false,
                 }
             });
-            if crossing {
-                self.crossing_since.entry(key.clone()).or_insert(now);
-            } else {
-                self.crossing_since.remove(&key);
+            if !crossing {
+                since.remove(&t.name);
+            } else if !since.contains_key(&t.name) {
+                since.insert(t.name.clone(), now);
             }
-            self.targets.insert(key);
+            if !seen.contains(&t.name) {
+                seen.insert(t.name.clone());
+            }
         }
     }
 
@@ -119,7 +132,8 @@ impl Tally {
                 EventKind::IncidentOpened { severity } => {
                     let onset = self
                         .crossing_since
-                        .get(&(ev.playbook.clone(), ev.target.name.clone()));
+                        .get(&ev.playbook)
+                        .and_then(|m| m.get(&ev.target.name));
                     self.open.insert(id.clone(), self.incidents.len());
                     self.incidents.push(IncidentSummary {
                         id,
@@ -185,7 +199,7 @@ impl Tally {
             from,
             to,
             playbooks,
-            targets: self.targets.len(),
+            targets: self.targets.values().map(HashSet::len).sum(),
             evaluations: self.evaluations,
             incidents_opened: self.incidents.len(),
             by_peak_severity,

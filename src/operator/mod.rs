@@ -15,6 +15,7 @@ pub mod status;
 pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod testing_writers;
+mod workload_index;
 pub mod workloads;
 
 use std::sync::Arc;

@@ -34,6 +34,16 @@ pub fn detector_query(pb: &Playbook, d: &Detector, mode: QueryMode) -> DetectorQ
     }
 }
 
+/// The range query of one detector in `mode`: recorded series are read as
+/// stored, and the caller takes the maximum per workload as [`detector_query`]'s
+/// `max by (namespace, workload)` would.
+pub fn range_query(pb: &Playbook, d: &Detector, mode: QueryMode) -> String {
+    match mode {
+        QueryMode::Detector => promql::render(d, &pb.target, &pb.id.namespace),
+        QueryMode::Recorded => crate::playbook::rules::recorded_selector(pb, d),
+    }
+}
+
 /// Run every detector's query at `now`; a failed query becomes that detector's no-data reason.
 pub async fn gather(
     source: &impl MetricSource,

@@ -3,7 +3,7 @@
 //! A workload once seen stays a target, so its disappearance reads as stale data.
 //! All three modes discover the same way, so they agree on the same data.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use crate::engine::DetectorResult;
 use crate::playbook::model::Playbook;
@@ -11,7 +11,7 @@ use crate::playbook::{PlaybookId, TargetRef};
 
 #[derive(Debug, Default)]
 pub struct Discovered {
-    seen: HashMap<PlaybookId, BTreeSet<String>>,
+    seen: HashMap<PlaybookId, HashSet<String>>,
     /// Target lists rebuilt only when a new workload appears (backtests ask every step).
     cached: HashMap<PlaybookId, Vec<TargetRef>>,
 }
@@ -19,7 +19,12 @@ pub struct Discovered {
 impl Discovered {
     /// Note the workloads in `pb`'s detector results.
     pub fn observe(&mut self, pb: &Playbook, results: &[DetectorResult]) {
-        let seen = self.seen.entry(pb.id.clone()).or_default();
+        if !self.seen.contains_key(&pb.id) {
+            self.seen.insert(pb.id.clone(), HashSet::new());
+        }
+        let Some(seen) = self.seen.get_mut(&pb.id) else {
+            return;
+        };
         let mut changed = false;
         for name in results.iter().flatten().flat_map(|m| m.keys()) {
             if !seen.contains(name) {
@@ -34,22 +39,27 @@ impl Discovered {
 
     /// `pb`'s targets: its `names`, else the workloads seen so far, sorted by name.
     pub fn targets(&mut self, pb: &Playbook) -> &[TargetRef] {
-        let seen = &self.seen;
-        self.cached.entry(pb.id.clone()).or_insert_with(|| {
+        if !self.cached.contains_key(&pb.id) {
             let names: Vec<String> = if pb.target.names.is_empty() {
-                seen.get(&pb.id)
+                let mut names: Vec<String> = self
+                    .seen
+                    .get(&pb.id)
                     .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                names.sort();
+                names
             } else {
                 pb.target.names.clone()
             };
-            names
+            let targets = names
                 .into_iter()
                 .map(|name| TargetRef {
                     namespace: pb.id.namespace.clone(),
                     name,
                 })
-                .collect()
-        })
+                .collect();
+            self.cached.insert(pb.id.clone(), targets);
+        }
+        self.cached.get(&pb.id).map_or(&[], Vec::as_slice)
     }
 }

@@ -9,18 +9,23 @@ use serde::de::DeserializeOwned;
 use crate::detect::SourceError;
 
 /// Prometheus' response envelope (HTTP API, "Format overview"); other fields
-/// (`warnings`, `infos`) are ignored.
+/// (`warnings`, `infos`) are ignored. A struct rather than an enum tagged by
+/// `status`: serde buffers the whole body of an internally tagged enum before
+/// decoding it, which for a range answer is megabytes.
 #[derive(serde::Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-enum Envelope<D> {
-    Success {
-        data: D,
-    },
-    Error {
-        #[serde(rename = "errorType")]
-        error_type: String,
-        error: String,
-    },
+struct Envelope<D> {
+    status: Status,
+    data: Option<D>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Success,
+    Error,
 }
 
 /// Read an answer: Prometheus' own errors by their `errorType`; any other body
@@ -31,15 +36,30 @@ pub(super) async fn read<D: DeserializeOwned>(
     let status = response.status();
     let body = response.bytes().await.map_err(|e| from_reqwest(&e))?;
     match serde_json::from_slice::<Envelope<D>>(&body) {
-        Ok(Envelope::Success { data }) => Ok(data),
-        Ok(Envelope::Error { error_type, error }) => Err(match error_type.as_str() {
-            "timeout" | "canceled" => SourceError::Timeout(error),
-            _ => SourceError::Query(format!("{error_type}: {error}")),
-        }),
-        Err(_) if !status.is_success() => Err(SourceError::Http {
+        Ok(Envelope {
+            status: Status::Success,
+            data: Some(data),
+            ..
+        }) => Ok(data),
+        Ok(Envelope {
+            status: Status::Error,
+            error_type,
+            error,
+            ..
+        }) => {
+            let (error_type, error) = (error_type.unwrap_or_default(), error.unwrap_or_default());
+            Err(match error_type.as_str() {
+                "timeout" | "canceled" => SourceError::Timeout(error),
+                _ => SourceError::Query(format!("{error_type}: {error}")),
+            })
+        }
+        _ if !status.is_success() => Err(SourceError::Http {
             status: status.as_u16(),
             message: status.canonical_reason().unwrap_or("error").to_owned(),
         }),
+        Ok(_) => Err(SourceError::Query(format!(
+            "HTTP {status}: a success answer without data"
+        ))),
         Err(e) => Err(SourceError::Query(format!(
             "HTTP {status} without a Prometheus API answer: {e}"
         ))),

@@ -5,15 +5,16 @@
 
 mod config;
 mod errors;
+mod wire;
 
 use jiff::Timestamp;
 use prometheus_http_query::Client;
-use prometheus_http_query::response::{Data, PromqlResult};
 
 pub use config::{ConfigError, PrometheusArgs};
 
 pub use super::source::RangeSeries;
 use super::source::{DetectorQuery, MetricSource, SourceError, WorkloadValue};
+use wire::Data;
 
 /// A Prometheus-API server.
 #[derive(Clone)]
@@ -63,20 +64,18 @@ impl PrometheusSource {
             .post_raw()
             .await
             .map_err(errors::classify)?;
-        let result: PromqlResult = errors::read(response).await?;
-        match result.into_inner().0 {
+        match errors::read(response).await? {
             Data::Vector(v) => Ok(v
                 .into_iter()
-                .filter_map(|s| {
-                    let (mut labels, sample) = s.into_inner();
+                .filter_map(|p| {
                     Some(WorkloadValue {
-                        namespace: labels.remove("namespace")?,
-                        workload: labels.remove("workload")?,
-                        value: sample.value(),
+                        namespace: p.metric.namespace?,
+                        workload: p.metric.workload?,
+                        value: p.value?.value,
                     })
                 })
                 .collect()),
-            Data::Scalar(_) | Data::Matrix(_) => Err(SourceError::Query(
+            Data::Scalar(_) | Data::String(_) | Data::Matrix(_) => Err(SourceError::Query(
                 "expected an instant vector by (namespace, workload)".into(),
             )),
         }
@@ -103,23 +102,18 @@ impl PrometheusSource {
             .post_raw()
             .await
             .map_err(errors::classify)?;
-        let result: PromqlResult = errors::read(response).await?;
-        match result.into_inner().0 {
+        match errors::read(response).await? {
             Data::Matrix(m) => Ok(m
                 .into_iter()
                 .filter_map(|s| {
-                    let (mut labels, samples) = s.into_inner();
                     Some(RangeSeries {
-                        namespace: labels.remove("namespace")?,
-                        workload: labels.remove("workload")?,
-                        samples: samples
-                            .iter()
-                            .map(|p| ((p.timestamp() * 1000.0).round() as i64, p.value()))
-                            .collect(),
+                        namespace: s.metric.namespace?,
+                        workload: s.metric.workload?,
+                        samples: s.values.iter().map(|p| (p.at_ms, p.value)).collect(),
                     })
                 })
                 .collect()),
-            Data::Scalar(_) | Data::Vector(_) => Err(SourceError::Query(
+            Data::Scalar(_) | Data::String(_) | Data::Vector(_) => Err(SourceError::Query(
                 "expected a range vector by (namespace, workload)".into(),
             )),
         }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{reflector, watcher};
+use kube::runtime::watcher;
 
 use super::{Evaluator, Watched};
 use crate::detect::file_source::FileSource;
@@ -19,7 +19,7 @@ use crate::operator::catalog::{Catalog, Entry};
 use crate::operator::events::IncidentEvents;
 use crate::operator::testing_writers::fixtures::{PLAYBOOK_UID, t};
 use crate::operator::testing_writers::{Exchange, Received, Reply, expect, mock_client, served};
-use crate::operator::workloads::Workloads;
+use crate::operator::workloads::{Index, Workloads};
 use crate::telemetry::Metrics;
 
 const PLAYBOOK: &str = r#"
@@ -95,8 +95,8 @@ pub(super) fn source_high_until(high_until: i64) -> FileSource {
 
 /// The watched Deployments: `pricer` (selected) and `cart` (other labels).
 pub(super) fn workloads() -> Workloads {
-    let (store, mut writer) = reflector::store::<PartialObjectMeta<Deployment>>();
-    writer.apply_watcher_event(&watcher::Event::Init);
+    let index = Index::default();
+    index.apply(&watcher::Event::<PartialObjectMeta<Deployment>>::Init);
     for (name, app) in [("pricer", "pricer"), ("cart", "cart")] {
         let meta: PartialObjectMeta<Deployment> = serde_json::from_value(json!({
             "apiVersion": "meta.k8s.io/v1",
@@ -104,10 +104,10 @@ pub(super) fn workloads() -> Workloads {
             "metadata": {"name": name, "namespace": "risk", "labels": {"app": app}}
         }))
         .expect("metadata");
-        writer.apply_watcher_event(&watcher::Event::InitApply(meta));
+        index.apply(&watcher::Event::InitApply(meta));
     }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    Workloads::from_stores(vec![store], Vec::new())
+    index.apply(&watcher::Event::<PartialObjectMeta<Deployment>>::InitDone);
+    Workloads::from_indexes(vec![index], Vec::new())
 }
 
 pub(super) fn deployment() -> Reply {
