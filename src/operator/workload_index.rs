@@ -2,7 +2,7 @@
 //! its labels, which is all target selection reads. A kube reflector would keep
 //! every object's whole `ObjectMeta` (uid, resourceVersion, timestamps, owner
 //! references, annotations and the often larger `managedFields`) behind an
-//! `ObjectRef` key: about ten times the memory at 10,000 Deployments.
+//! `ObjectRef` key (README, Performance: the operator's RSS at 10,000 Deployments).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
