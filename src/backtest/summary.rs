@@ -65,13 +65,19 @@ pub struct Summary {
 pub struct Tally {
     incidents: Vec<IncidentSummary>,
     open: HashMap<String, usize>,
-    /// Since when any detector of a target is past its lowest threshold.
     /// Keyed by playbook, then target: every step looks up every target, and a
     /// nested lookup by `&str` allocates nothing.
-    crossing_since: HashMap<PlaybookId, HashMap<String, Timestamp>>,
+    per_playbook: HashMap<PlaybookId, Watched>,
     gaps: BTreeMap<(String, String, &'static str), u64>,
-    targets: HashMap<PlaybookId, HashSet<String>>,
     evaluations: u64,
+}
+
+/// One playbook's targets as the tally has seen them.
+#[derive(Debug, Default)]
+struct Watched {
+    targets: HashSet<String>,
+    /// Since when any detector of a target is past its lowest threshold.
+    crossing_since: HashMap<String, Timestamp>,
 }
 
 impl Tally {
@@ -92,14 +98,14 @@ impl Tally {
                     .or_default() += 1;
             }
         }
-        if !self.crossing_since.contains_key(&pb.id) {
-            self.crossing_since.insert(pb.id.clone(), HashMap::new());
-            self.targets.insert(pb.id.clone(), HashSet::new());
+        if !self.per_playbook.contains_key(&pb.id) {
+            self.per_playbook.insert(pb.id.clone(), Watched::default());
         }
-        let (Some(since), Some(seen)) = (
-            self.crossing_since.get_mut(&pb.id),
-            self.targets.get_mut(&pb.id),
-        ) else {
+        let Some(Watched {
+            targets: seen,
+            crossing_since: since,
+        }) = self.per_playbook.get_mut(&pb.id)
+        else {
             return;
         };
         for t in targets {
@@ -131,9 +137,9 @@ impl Tally {
             match &ev.kind {
                 EventKind::IncidentOpened { severity } => {
                     let onset = self
-                        .crossing_since
+                        .per_playbook
                         .get(&ev.playbook)
-                        .and_then(|m| m.get(&ev.target.name));
+                        .and_then(|w| w.crossing_since.get(&ev.target.name));
                     self.open.insert(id.clone(), self.incidents.len());
                     self.incidents.push(IncidentSummary {
                         id,
@@ -199,7 +205,7 @@ impl Tally {
             from,
             to,
             playbooks,
-            targets: self.targets.values().map(HashSet::len).sum(),
+            targets: self.per_playbook.values().map(|w| w.targets.len()).sum(),
             evaluations: self.evaluations,
             incidents_opened: self.incidents.len(),
             by_peak_severity,

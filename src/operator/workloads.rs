@@ -1,8 +1,8 @@
 //! The workloads playbooks select: Deployments and Argo Rollouts, watched
 //! (metadata only) in the operator's scope and indexed by name and labels, so
-//! each cycle reads its targets from memory instead of listing them. A metadata watch asks the API server for
-//! `PartialObjectMetadata`: neither specs nor statuses cross the wire or are
-//! parsed, which is most of a Deployment's size.
+//! each cycle reads its targets from memory instead of listing them. A metadata
+//! watch asks the API server for `PartialObjectMetadata`: neither specs nor
+//! statuses cross the wire or are parsed, which is most of a Deployment's size.
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;

@@ -109,7 +109,8 @@ impl PrometheusSource {
                     Some(RangeSeries {
                         namespace: s.metric.namespace?,
                         workload: s.metric.workload?,
-                        samples: s.values.iter().map(|p| (p.at_ms, p.value)).collect(),
+                        // Same layout: collected in place, no second buffer.
+                        samples: s.values.into_iter().map(|p| (p.at_ms, p.value)).collect(),
                     })
                 })
                 .collect()),
