@@ -1,12 +1,15 @@
 //! Against a real Prometheus (Debian's `prometheus` on PATH), in both query modes:
 //! each detector's own PromQL over the raw series (`detector`), and the series
 //! the rules of `firebreak rules` record (`recorded`).
-//! 1. live cycle at 10,000 workloads × 4 detectors: queries per cycle, wall time
-//!    per cycle, the rules' evaluation time in Prometheus, and RSS of a
+//! 1. live cycle at 10,000 workloads × 4 detectors, once every 10 m window is
+//!    full: queries per cycle, wall time per cycle, the rules' evaluation time in
+//!    Prometheus (the rules of `firebreak rules` against the layout they replaced,
+//!    in turn, `support/recorded_live.rs`), and RSS of a
 //!    `firebreak run --standalone` process and of the operator, idle and at
 //!    10,000 Deployments (against the end-to-end tests' API server stand-in);
 //! 2. backtest of 7 days × 100 workloads × 4 detectors at a 30 s step over
-//!    recorded history (backfilled with `promtool tsdb create-blocks-from rules`)
+//!    recorded history (backfilled with `promtool tsdb create-blocks-from rules`
+//!    from the rules of `firebreak rules --backfill`)
 //!    and over the raw history, with the same range queries alone as a same-run
 //!    baseline.
 //!
@@ -20,6 +23,8 @@ mod operator_rss;
 #[path = "../tests/support/prometheus.rs"]
 #[allow(dead_code)]
 mod prometheus;
+#[path = "support/recorded_live.rs"]
+mod recorded_live;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
@@ -33,6 +38,7 @@ use firebreak::detect::prometheus::{PrometheusArgs, PrometheusSource};
 use firebreak::incident::GlobalGuardrails;
 use firebreak::playbook::load::parse_documents;
 use firebreak::playbook::model::Playbook;
+use firebreak::playbook::rules::Layout;
 use firebreak::runner::QueryMode;
 use firebreak::runner::query::{detector_query, range_query};
 use firebreak::standalone::Live;
@@ -41,6 +47,8 @@ use prometheus::{Prometheus, ScrapeTarget};
 
 const LIVE_WORKLOADS: usize = 10_000;
 const LIVE_CYCLES: usize = 20;
+/// From the first scrape until the detectors' longest window (10 m) is full.
+const WARM_UP: Duration = Duration::from_secs(11 * 60);
 /// Scrape interval of the live half: Prometheus' default, 15 s;
 /// `FIREBREAK_BENCH_SCRAPE=5` (seconds) for the 5 s of earlier runs.
 fn scrape_interval() -> Duration {
@@ -57,6 +65,11 @@ const BACKTEST_DAYS: i64 = 7;
 const HISTORY_STEP: i64 = 180;
 /// Backtest step (seconds), also the recorded history's resolution.
 const BACKTEST_STEP: u64 = 30;
+
+/// `FIREBREAK_BENCH_QUERY_MODE=recorded` (or `detector`) measures one query mode only.
+fn measures(mode: &str) -> bool {
+    std::env::var("FIREBREAK_BENCH_QUERY_MODE").map_or(true, |only| only.is_empty() || only == mode)
+}
 
 fn playbook() -> Playbook {
     parse_documents(synthetic::PLAYBOOK, None)
@@ -120,21 +133,40 @@ async fn live(rt_started: Instant, operator_only: bool) {
         feeder.abort();
         return;
     }
+    // Steady state: every `rate(…[10m])` window full before anything is measured.
+    if let Some(rest) = WARM_UP.checked_sub(started.elapsed()) {
+        println!(
+            "  waiting {:.0} s for the 10 m windows to fill",
+            rest.as_secs_f64()
+        );
+        tokio::time::sleep(rest).await;
+    }
     let pb = playbook();
+    let src = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).expect("source");
+    if measures("detector") {
+        detector_half(&prom, &src, &pb).await;
+    }
+    if measures("recorded") {
+        recorded_live::recorded_half(&prom, &src, &pb).await;
+    }
+    feeder.abort();
+}
+
+/// Each detector's own PromQL over the raw series, and the operator's RSS.
+async fn detector_half(prom: &Prometheus, src: &PrometheusSource, pb: &Playbook) {
     println!("  query mode detector (each detector's PromQL over the raw series):");
-    cycles(&prom, &pb, QueryMode::Detector).await;
+    cycles(prom, pb, QueryMode::Detector).await;
     // Baseline in the same run: each query alone, without the engine; then the
     // same detectors mapped through a pod label instead of owner references.
-    let src = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).expect("source");
     println!(
         "    baseline: each query alone, p50: {}",
-        time_queries(&src, &pb, QueryMode::Detector).await
+        time_queries(src, pb, QueryMode::Detector).await
     );
     let mut by_label = pb.clone();
     by_label.target.workload_label = Some("app".to_owned());
     println!(
         "    same, workloadLabel mapping, p50: {}",
-        time_queries(&src, &by_label, QueryMode::Detector).await
+        time_queries(src, &by_label, QueryMode::Detector).await
     );
     // The floor under any query over these series: selecting them, nothing else.
     let t0 = Instant::now();
@@ -147,55 +179,12 @@ async fn live(rt_started: Instant, operator_only: bool) {
         "    floor: count() of the {n} histogram bucket series alone takes {:.0} ms",
         t0.elapsed().as_secs_f64() * 1000.0
     );
-    standalone_rss(&prom, QueryMode::Detector).await;
+    standalone_rss(prom, QueryMode::Detector).await;
     operator_rss::operator_rss(&prom.url(), LIVE_WORKLOADS).await;
-
-    // The same detectors recorded by Prometheus: `firebreak rules`' groups.
-    let rules =
-        serde_saphyr::to_string(&firebreak::playbook::rules::rule_file([&pb])).expect("rules YAML");
-    prom.set_rules(&rules).await;
-    for d in &pb.detectors {
-        prom.wait_for_data(
-            &format!(
-                "count(firebreak_signal{{detector=\"{}\"}}) >= {LIVE_WORKLOADS}",
-                d.name
-            ),
-            Duration::from_secs(300),
-        )
-        .await;
-    }
-    println!(
-        "  query mode recorded (rules from `firebreak rules`, one group per detector, interval {}):",
-        pb.interval
-    );
-    cycles(&prom, &pb, QueryMode::Recorded).await;
-    println!(
-        "    baseline: each query alone, p50: {}",
-        time_queries(&src, &pb, QueryMode::Recorded).await
-    );
-    let groups = prom.rule_groups().await;
-    let evals: Vec<String> = groups
-        .iter()
-        .map(|(name, secs, error)| {
-            let short = name.rsplit('/').next().unwrap_or(name);
-            match error {
-                Some(e) => format!("{short} {secs:.2} s ({e})"),
-                None => format!("{short} {secs:.2} s"),
-            }
-        })
-        .collect();
-    let total: f64 = groups.iter().map(|g| g.1).sum();
-    println!(
-        "    in Prometheus, each rule group's last evaluation: {} (sum {total:.2} s every {})",
-        evals.join(", "),
-        pb.interval
-    );
-    standalone_rss(&prom, QueryMode::Recorded).await;
-    feeder.abort();
 }
 
 /// `LIVE_CYCLES` cycles of `pb` through `standalone::Live` in `mode`.
-async fn cycles(prom: &Prometheus, pb: &Playbook, mode: QueryMode) {
+pub(crate) async fn cycles(prom: &Prometheus, pb: &Playbook, mode: QueryMode) {
     let metrics = Arc::new(Metrics::default());
     let source = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).expect("source");
     let mut live = Live::new(
@@ -240,7 +229,7 @@ async fn cycles(prom: &Prometheus, pb: &Playbook, mode: QueryMode) {
 }
 
 /// Median time of each detector's query alone (5 runs), as `name N ms, …`.
-async fn time_queries(src: &PrometheusSource, pb: &Playbook, mode: QueryMode) -> String {
+pub(crate) async fn time_queries(src: &PrometheusSource, pb: &Playbook, mode: QueryMode) -> String {
     let mut alone = Vec::new();
     for d in &pb.detectors {
         let q = detector_query(pb, d, mode);
@@ -261,7 +250,7 @@ async fn time_queries(src: &PrometheusSource, pb: &Playbook, mode: QueryMode) ->
 }
 
 /// RSS of the real binary running the same playbook for a few cycles.
-async fn standalone_rss(prom: &Prometheus, mode: QueryMode) {
+pub(crate) async fn standalone_rss(prom: &Prometheus, mode: QueryMode) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("bench.yaml"), synthetic::PLAYBOOK).expect("write playbook");
     let mode = match mode {
@@ -349,7 +338,8 @@ async fn recorded_blocks(raw: &Prometheus, pb: &Playbook, (from, to): (i64, i64)
     }
     let _ = std::fs::remove_dir_all(&blocks);
     std::fs::create_dir_all(&blocks).expect("create the bench cache");
-    let mut file = firebreak::playbook::rules::rule_file([pb]);
+    // promtool evaluates each rule on its own: the self-contained layout.
+    let mut file = firebreak::playbook::rules::rule_file([pb], Layout::SelfContained);
     for g in &mut file.groups {
         g.interval = format!("{BACKTEST_STEP}s");
     }
@@ -409,13 +399,11 @@ async fn backtest_week() {
         keep_series: false,
     };
     let mut found = Vec::new();
-    // FIREBREAK_BENCH_QUERY_MODE=recorded (or detector) measures one mode only.
-    let only = std::env::var("FIREBREAK_BENCH_QUERY_MODE").unwrap_or_default();
     for (label, mode) in [
         ("recorded", QueryMode::Recorded),
         ("detector", QueryMode::Detector),
     ] {
-        if !only.is_empty() && only != label {
+        if !measures(label) {
             continue;
         }
         println!("  query mode {label}:");

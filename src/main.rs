@@ -54,6 +54,11 @@ enum Command {
         /// A rule file, or prometheus-operator `PrometheusRule` objects.
         #[arg(long, value_enum, default_value_t = firebreak::playbook::cli::RulesFormat::File)]
         format: firebreak::playbook::cli::RulesFormat,
+        /// Rules for `promtool tsdb create-blocks-from rules`, which evaluates each
+        /// rule on its own: every rule maps pods to workloads itself instead of
+        /// reading the mapping its group records first. Same values, more work.
+        #[arg(long)]
+        backfill: bool,
         /// Labels for the `PrometheusRule` objects (`key=value`), for Prometheus' `ruleSelector`.
         #[arg(long = "label", value_parser = firebreak::operator::args::parse_label)]
         labels: Vec<(String, String)>,
@@ -113,11 +118,18 @@ fn main() -> Result<ExitCode> {
         Command::Rules {
             paths,
             format,
+            backfill,
             labels,
         } => {
+            use firebreak::playbook::rules::Layout;
             let ok = firebreak::playbook::cli::render_rules(
                 &paths,
                 format,
+                if backfill {
+                    Layout::SelfContained
+                } else {
+                    Layout::Shared
+                },
                 &labels.into_iter().collect(),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),

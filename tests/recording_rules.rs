@@ -1,9 +1,10 @@
 //! The recording rules `firebreak rules` prints record what the detectors read:
-//! promtool accepts them, and backfilled over exporter-shaped history by
-//! `promtool tsdb create-blocks-from rules` (what a user runs for new rules),
-//! the recorded `firebreak_signal` read by `--query-mode recorded` gives, at
-//! every instant, the value of each detector's own query; a backtest over
-//! either finds the same timeline.
+//! promtool accepts them; evaluated by Prometheus itself (the mapping recorded
+//! first in the group, the detectors joining against it), and backfilled over
+//! exporter-shaped history by `promtool tsdb create-blocks-from rules` (`--backfill`,
+//! what a user runs for new rules), the recorded `firebreak_signal` read by
+//! `--query-mode recorded` gives, at every instant, the value of each
+//! detector's own query; a backtest over either finds the same timeline.
 
 mod support;
 
@@ -68,6 +69,11 @@ spec:
 /// checkout (2 pods; errors from 1 % to 19 % for the 25 minutes from the hour,
 /// a slow leak in one pod) and cart (flat); both Deployments.
 fn cluster() -> History {
+    cluster_from(START)
+}
+
+/// [`cluster`] with its history starting at `start`.
+fn cluster_from(start: i64) -> History {
     let gib = 1024.0 * MIB;
     let checkout = |name: &'static str, growth: f64| Pod {
         namespace: "shop",
@@ -95,7 +101,7 @@ fn cluster() -> History {
         ],
     };
     History {
-        start: START,
+        start,
         steps: STEPS,
         replica_sets: vec![
             ReplicaSet {
@@ -141,10 +147,11 @@ fn playbook() -> Playbook {
         .expect("valid playbook")
 }
 
-/// `firebreak rules FILE`, as a user runs it.
-fn firebreak_rules(playbook_file: &Path, format: &str) -> String {
+/// `firebreak rules ARGS FILE`, as a user runs it.
+fn firebreak_rules(playbook_file: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args(["rules", "--format", format])
+        .arg("rules")
+        .args(args)
         .arg(playbook_file)
         .output()
         .expect("run firebreak rules");
@@ -174,15 +181,20 @@ fn promtool_check(rules: &Path) {
 fn promtool_accepts_the_rules_of_every_shipped_playbook_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     let playbooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
-    let file = dir.path().join("rules.yml");
-    std::fs::write(&file, firebreak_rules(&playbooks, "file")).unwrap();
-    promtool_check(&file);
-    let text = std::fs::read_to_string(&file).unwrap();
     let shipped = std::fs::read_dir(&playbooks).unwrap().count();
-    assert!(text.matches("record: firebreak_signal").count() >= shipped);
+    for layout in [&[][..], &["--backfill"]] {
+        let file = dir.path().join("rules.yml");
+        std::fs::write(&file, firebreak_rules(&playbooks, layout)).unwrap();
+        promtool_check(&file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.matches("record: firebreak_signal").count() >= shipped);
+        let mappings = text.matches("record: firebreak_workload_pod").count();
+        // Every shipped playbook has a built-in detector, hence a mapping to share.
+        assert_eq!(mappings, if layout.is_empty() { shipped } else { 0 });
+    }
 
     // Each PrometheusRule's spec is a rule file of its own.
-    let objects = firebreak_rules(&playbooks, "prometheus-rule");
+    let objects = firebreak_rules(&playbooks, &["--format", "prometheus-rule"]);
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&objects).unwrap();
     assert_eq!(docs.len(), shipped);
     for (i, doc) in docs.iter().enumerate() {
@@ -217,6 +229,93 @@ async fn instant(prom: &Prometheus, promql: &str, time: f64) -> BTreeMap<String,
         .collect()
 }
 
+/// For every detector at each of `instants`: the recorded sample (evaluated at
+/// its group's offset before the instant) holds the detector query's value at
+/// that sample's time. Returns how many values were compared.
+async fn assert_recorded_as_queried(prom: &Prometheus, pb: &Playbook, instants: &[f64]) -> usize {
+    let mut compared = 0;
+    for &at in instants {
+        for d in &pb.detectors {
+            let recorded = detector_query(pb, d, QueryMode::Recorded).promql;
+            let rec = instant(prom, &recorded, at).await;
+            // `timestamp()` of the selector itself: the sample's time, not the query's.
+            let selector = recorded
+                .strip_prefix("max by (namespace, workload) (")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap();
+            let stamps = instant(
+                prom,
+                &format!("max by (namespace, workload) (timestamp({selector}))"),
+                at,
+            )
+            .await;
+            assert!(!rec.is_empty(), "{} at {at}: nothing recorded", d.name);
+            let raw_query = detector_query(pb, d, QueryMode::Detector).promql;
+            for (w, r) in &rec {
+                let ts = stamps[w];
+                assert!(
+                    at - ts < STEP as f64,
+                    "{} {w}: sample {ts} too old for {at}",
+                    d.name
+                );
+                let raw = instant(prom, &raw_query, ts).await;
+                let v = raw[w];
+                let same = (v - r).abs() <= 1e-9 * v.abs().max(1.0) || (v.is_nan() && r.is_nan());
+                assert!(same, "{} {w} at {ts}: query {v}, recorded {r}", d.name);
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+/// The rules as Prometheus runs them (`firebreak rules`, no `--backfill`): the
+/// group records the pod mapping first and its detectors join against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluated_rules_record_what_each_detector_query_reads() {
+    // History up to a second ago, so that the rules Prometheus evaluates over the
+    // next half minute find every window fed. (Not later: Prometheus appends
+    // nothing older than the newest backfilled block's end, rule output included.)
+    let now = jiff::Timestamp::now().as_second();
+    let history = cluster_from(now - 1 - STEP * STEPS as i64);
+    let dir = tempfile::tempdir().unwrap();
+    let playbook_file = dir.path().join("checkout.yaml");
+    std::fs::write(&playbook_file, PLAYBOOK).unwrap();
+    let rules = firebreak_rules(&playbook_file, &[]);
+    let prom = Prometheus::builder()
+        .backfill(history.openmetrics())
+        .rules(rules)
+        .start()
+        .await;
+    let pb = playbook();
+    // checkout and cart, each detector.
+    let expected = 2 * pb.detectors.len();
+    prom.wait_for_data(
+        &format!("count(firebreak_signal) >= {expected}"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mapping = prom
+        .query(r#"firebreak_workload_pod{namespace="shop", playbook="checkout"}"#)
+        .await;
+    let mut pods: Vec<_> = mapping
+        .iter()
+        .map(|s| (s.metric()["workload"].as_str(), s.metric()["pod"].as_str()))
+        .collect();
+    pods.sort();
+    assert_eq!(
+        pods,
+        [
+            ("cart", "cart-84c9d6f7b8-t5w9z"),
+            ("checkout", "checkout-6d8f7b9c5-q7m3n"),
+            ("checkout", "checkout-6d8f7b9c5-x2k4p"),
+        ]
+    );
+    let at = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+    let compared = assert_recorded_as_queried(&prom, &pb, &[at]).await;
+    assert_eq!(compared, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfilled_rules_record_what_each_detector_query_reads() {
     let history = cluster();
@@ -224,7 +323,7 @@ async fn backfilled_rules_record_what_each_detector_query_reads() {
     let playbook_file = dir.path().join("checkout.yaml");
     std::fs::write(&playbook_file, PLAYBOOK).unwrap();
     let rules = dir.path().join("rules.yml");
-    std::fs::write(&rules, firebreak_rules(&playbook_file, "file")).unwrap();
+    std::fs::write(&rules, firebreak_rules(&playbook_file, &["--backfill"])).unwrap();
 
     // Backfill the rules from a Prometheus holding the raw history, then serve both.
     let from = START + 15 * 60;
@@ -256,47 +355,9 @@ async fn backfilled_rules_record_what_each_detector_query_reads() {
     let source = PrometheusSource::new(&PrometheusArgs::for_url(prom.url())).unwrap();
     let pb = playbook();
 
-    // Every detector, at instants across both phases of the history: the
-    // recorded sample (evaluated at its group's offset before the instant)
-    // holds the detector query's value at that sample's time.
-    let mut compared = 0;
-    for step in [100, 239, 240, 300, 479] {
-        let at = history.time(step) as f64;
-        for d in &pb.detectors {
-            let recorded = detector_query(&pb, d, QueryMode::Recorded).promql;
-            let rec = instant(&prom, &recorded, at).await;
-            // `timestamp()` of the selector itself: the sample's time, not the query's.
-            let selector = recorded
-                .strip_prefix("max by (namespace, workload) (")
-                .and_then(|s| s.strip_suffix(')'))
-                .unwrap();
-            let stamps = instant(
-                &prom,
-                &format!("max by (namespace, workload) (timestamp({selector}))"),
-                at,
-            )
-            .await;
-            assert!(
-                !rec.is_empty(),
-                "{} at step {step}: nothing recorded",
-                d.name
-            );
-            let raw_query = detector_query(&pb, d, QueryMode::Detector).promql;
-            for (w, r) in &rec {
-                let ts = stamps[w];
-                assert!(
-                    at - ts < STEP as f64,
-                    "{} {w}: sample {ts} too old for {at}",
-                    d.name
-                );
-                let raw = instant(&prom, &raw_query, ts).await;
-                let v = raw[w];
-                let same = (v - r).abs() <= 1e-9 * v.abs().max(1.0) || (v.is_nan() && r.is_nan());
-                assert!(same, "{} {w} at {ts}: query {v}, recorded {r}", d.name);
-                compared += 1;
-            }
-        }
-    }
+    // Every detector, at instants across both phases of the history.
+    let instants = [100, 239, 240, 300, 479].map(|step| history.time(step) as f64);
+    let compared = assert_recorded_as_queried(&prom, &pb, &instants).await;
     assert!(compared >= 5 * pb.detectors.len(), "compared {compared}");
 
     // A backtest over either finds the same incidents, the recorded one at

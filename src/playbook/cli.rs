@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::load::load_path;
+use super::rules::Layout;
 
 /// Validate all paths, print one line per problem and a summary; `Ok(true)` when all are valid.
 /// With `queries`, also print the PromQL each detector of a valid playbook runs.
@@ -55,6 +56,7 @@ pub enum RulesFormat {
 pub fn render_rules(
     paths: &[PathBuf],
     format: RulesFormat,
+    layout: Layout,
     labels: &std::collections::BTreeMap<String, String>,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -73,11 +75,11 @@ pub fn render_rules(
         return Ok(false);
     }
     let yaml = match format {
-        RulesFormat::File => serde_saphyr::to_string(&super::rules::rule_file(&playbooks)),
+        RulesFormat::File => serde_saphyr::to_string(&super::rules::rule_file(&playbooks, layout)),
         RulesFormat::PrometheusRule => serde_saphyr::to_string_multiple(
             &playbooks
                 .iter()
-                .map(|pb| super::rules::prometheus_rule(pb, labels))
+                .map(|pb| super::rules::prometheus_rule(pb, layout, labels))
                 .collect::<Vec<_>>(),
         ),
     };

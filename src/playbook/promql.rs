@@ -14,12 +14,40 @@ use crate::duration::Duration;
 #[cfg(test)]
 mod tests;
 
+/// Where a rendered query finds each pod's workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping<'a> {
+    /// [`workload_mapping`] inlined at every join: the query stands alone.
+    Inline,
+    /// A selector of series shaped like [`workload_mapping`]'s, recorded by a rule.
+    Selector(&'a str),
+}
+
 /// The instant query whose result has one series per workload, labelled
 /// `namespace` and `workload`, whose value the detector's thresholds judge.
 pub fn render(detector: &Detector, target: &Target, namespace: &str) -> String {
+    render_with(detector, target, namespace, Mapping::Inline)
+}
+
+/// Whether `detector`'s query attributes pods to workloads (every built-in kind;
+/// custom PromQL does its own).
+pub fn uses_mapping(detector: &Detector) -> bool {
+    !matches!(detector.kind, DetectorKind::PromQl { .. })
+}
+
+/// [`render`], reading the pod → workload mapping from `mapping`.
+pub fn render_with(
+    detector: &Detector,
+    target: &Target,
+    namespace: &str,
+    mapping: Mapping<'_>,
+) -> String {
     let q = Query {
         namespace: quote(namespace),
-        mapping: workload_mapping(target, namespace),
+        mapping: match mapping {
+            Mapping::Inline => workload_mapping(target, namespace),
+            Mapping::Selector(selector) => selector.to_owned(),
+        },
     };
     match &detector.kind {
         DetectorKind::CpuSaturation {
@@ -264,7 +292,7 @@ fn memory_leak(q: &Query, window: Duration, usage: &str, limit: &str) -> String 
 }
 
 /// Series `{namespace, workload, pod}` (value 1) naming each pod's workload.
-fn workload_mapping(target: &Target, namespace: &str) -> String {
+pub fn workload_mapping(target: &Target, namespace: &str) -> String {
     let ns = quote(namespace);
     match &target.workload_label {
         // kube-prometheus' `namespace_workload_pod:kube_pod_owner:relabel`

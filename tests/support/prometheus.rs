@@ -209,6 +209,19 @@ fn free_port() -> u16 {
         .expect("probe a free port")
 }
 
+/// A rule group's last evaluation (`/api/v1/rules`).
+pub struct GroupEvaluation {
+    pub name: String,
+    pub seconds: f64,
+    pub rules: Vec<RuleEvaluation>,
+}
+
+pub struct RuleEvaluation {
+    pub name: String,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
 /// A running (or stopped) Prometheus; killed on drop.
 pub struct Prometheus {
     port: u16,
@@ -272,8 +285,8 @@ impl Prometheus {
         );
     }
 
-    /// Each rule group's name, last evaluation time and last error, from `/api/v1/rules`.
-    pub async fn rule_groups(&self) -> Vec<(String, f64, Option<String>)> {
+    /// Each rule group's last evaluation, from `/api/v1/rules`.
+    pub async fn rule_groups(&self) -> Vec<GroupEvaluation> {
         let body: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/api/v1/rules", self.url()))
             .send()
@@ -282,22 +295,32 @@ impl Prometheus {
             .json()
             .await
             .expect("rules JSON");
+        let seconds = |v: &serde_json::Value| v["evaluationTime"].as_f64().unwrap_or(f64::NAN);
         body["data"]["groups"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|g| {
-                let error = g["rules"]
+            .map(|g| GroupEvaluation {
+                name: g["name"].as_str().unwrap_or_default().to_owned(),
+                seconds: seconds(g),
+                rules: g["rules"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find_map(|r| r["lastError"].as_str().filter(|e| !e.is_empty()))
-                    .map(str::to_owned);
-                (
-                    g["name"].as_str().unwrap_or_default().to_owned(),
-                    g["evaluationTime"].as_f64().unwrap_or(f64::NAN),
-                    error,
-                )
+                    .map(|r| RuleEvaluation {
+                        // A detector's rule by its detector, others by what they record.
+                        name: r["labels"]["detector"]
+                            .as_str()
+                            .or(r["name"].as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        seconds: seconds(r),
+                        error: r["lastError"]
+                            .as_str()
+                            .filter(|e| !e.is_empty())
+                            .map(str::to_owned),
+                    })
+                    .collect(),
             })
             .collect()
     }

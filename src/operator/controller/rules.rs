@@ -25,7 +25,7 @@ pub async fn apply(
     uid: &str,
     labels: &BTreeMap<String, String>,
 ) -> Result<(), kube::Error> {
-    let mut object = rules::prometheus_rule(model, labels);
+    let mut object = rules::prometheus_rule(model, rules::Layout::Shared, labels);
     object["metadata"]["ownerReferences"] = serde_json::json!([{
         "apiVersion": "firebreak.dev/v1alpha1",
         "kind": "Playbook",

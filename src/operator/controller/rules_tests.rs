@@ -79,16 +79,19 @@ async fn a_valid_playbook_gets_its_rules_before_it_is_evaluated() {
                 "uid": UID, "controller": true, "blockOwnerDeletion": false}])
     );
     let model = crate::playbook::validate::validate(&Playbook::test()).expect("valid");
-    let groups = rule["spec"]["groups"].as_array().expect("groups");
-    assert_eq!(groups.len(), model.detectors.len());
-    for (g, d) in groups.iter().zip(&model.detectors) {
-        assert_eq!(g["rules"][0]["record"], "firebreak_signal");
-        assert_eq!(g["rules"][0]["labels"]["detector"], d.name.as_str());
-        assert_eq!(
-            g["rules"][0]["expr"],
-            crate::playbook::promql::render(d, &model.target, NS)
-        );
-    }
+    assert_eq!(
+        rule["spec"],
+        serde_json::to_value(crate::playbook::rules::rule_file(
+            [&model],
+            crate::playbook::rules::Layout::Shared
+        ))
+        .expect("json")
+    );
+    let rules = rule["spec"]["groups"][0]["rules"]
+        .as_array()
+        .expect("rules");
+    assert_eq!(rules[0]["record"], "firebreak_workload_pod");
+    assert_eq!(rules.len(), model.detectors.len() + 1);
 }
 
 #[tokio::test]
