@@ -17,6 +17,7 @@ use firebreak::backtest::{self, Options};
 use firebreak::detect::prometheus::{PrometheusArgs, PrometheusSource};
 use firebreak::playbook::load::parse_documents;
 use firebreak::playbook::model::Playbook;
+use firebreak::playbook::rules::recorded_selector;
 use firebreak::runner::QueryMode;
 use firebreak::runner::query::detector_query;
 use indicatif::ProgressBar;
@@ -239,10 +240,7 @@ async fn assert_recorded_as_queried(prom: &Prometheus, pb: &Playbook, instants: 
             let recorded = detector_query(pb, d, QueryMode::Recorded).promql;
             let rec = instant(prom, &recorded, at).await;
             // `timestamp()` of the selector itself: the sample's time, not the query's.
-            let selector = recorded
-                .strip_prefix("max by (namespace, workload) (")
-                .and_then(|s| s.strip_suffix(')'))
-                .unwrap();
+            let selector = recorded_selector(pb, d);
             let stamps = instant(
                 prom,
                 &format!("max by (namespace, workload) (timestamp({selector}))"),
